@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# build.sh: builds dist/ (the SIMD and the scalar WebAssembly module) and the native test,
+# fuzz and benchmark binaries in build/. Rebuilds only what is older than its sources.
+#   ./build.sh          wasm modules + native binaries
+#   ./build.sh wasm     only dist/*.wasm
+#   ./build.sh native   only build/* (needs gcc; the fuzzer needs clang + libclang-rt-14-dev)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+what=${1:-all}
+sources=(c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_table.c)
+headers=(c/*.h)
+exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_heap_in_use","_rope_alloc_floats"]'
+
+# stale TARGET DEPS...: true when TARGET is missing or older than any of DEPS (or this script).
+stale() {
+    local target=$1; shift
+    [ -f "$target" ] || return 0
+    local dep
+    for dep in "$@" build.sh; do
+        [ "$dep" -nt "$target" ] && return 0
+    done
+    return 1
+}
+
+build_wasm() {
+    if ! command -v emcc >/dev/null 2>&1; then
+        echo "build.sh: emcc not found; install Emscripten with: apt-get install -y emscripten" >&2
+        exit 1
+    fi
+    mkdir -p dist
+    # Debian's emcc runs its JS optimizer with the system's node: it needs Debian's node modules.
+    export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
+    local flags=(-O3 -std=c11 -Wall -Wextra -Werror
+                 -s STANDALONE_WASM=1 --no-entry -s EXPORTED_FUNCTIONS="$exports"
+                 -s ALLOW_MEMORY_GROWTH=1 -s INITIAL_MEMORY=16MB -s MAXIMUM_MEMORY=4GB)
+    if stale dist/rope-simd.wasm "${sources[@]}" c/wasm_exports.c "${headers[@]}"; then
+        echo "build.sh: dist/rope-simd.wasm"
+        emcc "${flags[@]}" -msimd128 "${sources[@]}" c/wasm_exports.c -o dist/rope-simd.wasm
+    fi
+    if stale dist/rope-scalar.wasm "${sources[@]}" c/wasm_exports.c "${headers[@]}"; then
+        echo "build.sh: dist/rope-scalar.wasm"
+        emcc "${flags[@]}" "${sources[@]}" c/wasm_exports.c -o dist/rope-scalar.wasm
+    fi
+}
+
+build_native() {
+    mkdir -p build
+    local cflags=(-std=c11 -Wall -Wextra -Werror -g -Ic)
+    local san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    if stale build/test_rope "${sources[@]}" tests/native/test_rope.c "${headers[@]}"; then
+        echo "build.sh: build/test_rope (ASan + UBSan)"
+        cc "${cflags[@]}" -O1 "${san[@]}" "${sources[@]}" tests/native/test_rope.c -lm -o build/test_rope
+    fi
+    if stale build/test_rope_plain "${sources[@]}" tests/native/test_rope.c "${headers[@]}"; then
+        echo "build.sh: build/test_rope_plain (for valgrind)"
+        cc "${cflags[@]}" -O1 "${sources[@]}" tests/native/test_rope.c -lm -o build/test_rope_plain
+    fi
+    if stale build/bench_rope_native "${sources[@]}" tests/bench/rope_native.c "${headers[@]}"; then
+        echo "build.sh: build/bench_rope_native (-O3 -march=native)"
+        cc "${cflags[@]}" -O3 -march=native "${sources[@]}" tests/bench/rope_native.c -lm -o build/bench_rope_native
+    fi
+    if command -v clang >/dev/null 2>&1 && stale build/fuzz_rope "${sources[@]}" tests/fuzz/fuzz_rope.c "${headers[@]}"; then
+        echo "build.sh: build/fuzz_rope (libFuzzer + ASan + UBSan)"
+        clang "${cflags[@]}" -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+            "${sources[@]}" tests/fuzz/fuzz_rope.c -lm -o build/fuzz_rope
+    fi
+}
+
+case "$what" in
+    all) build_wasm; build_native ;;
+    wasm) build_wasm ;;
+    native) build_native ;;
+    *) echo "build.sh: unknown target '$what' (all, wasm, native)" >&2; exit 2 ;;
+esac

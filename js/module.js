@@ -1,0 +1,86 @@
+// module.js: one instance of the WebAssembly module and the objects made from it.
+
+import { instantiate, simdSupported } from './loader.js';
+import { RotaryEmbedding } from './rotary-embedding.js';
+import { WasmTensor } from './tensor.js';
+import { checkOptions, integer } from './validate.js';
+
+// The largest tensor rw.tensor makes: 2^30 floats (4 GiB) is the whole 32-bit address space.
+const MAX_TENSOR_LENGTH = 2 ** 30 - 1;
+
+export class RopeModule {
+  /** @internal use loadRope() */
+  constructor(exports, simd) {
+    this.exports = exports;
+    /** True when this instance runs the wasm SIMD128 build. */
+    this.simd = simd;
+  }
+
+  /** Options: {dim, base = 10000, pairing = 'half', scaling}. See index.d.ts. */
+  rotaryEmbedding(options) {
+    return new RotaryEmbedding(this, options);
+  }
+
+  /** A zero-copy float32 tensor of `length` elements in wasm memory, zero-filled. */
+  tensor(length) {
+    integer(length, 'length', 0, MAX_TENSOR_LENGTH);
+    const ptr = this.allocFloats(length, 'tensor');
+    this.f32(ptr, length).fill(0);
+    return new WasmTensor(this, ptr, length);
+  }
+
+  /** Bytes of the wasm heap that malloc has handed out and not taken back. */
+  heapInUse() {
+    return this.exports.rope_heap_in_use();
+  }
+
+  /** Current size of the wasm memory in bytes. */
+  get memoryBytes() {
+    return this.exports.memory.buffer.byteLength;
+  }
+
+  /** @internal malloc of `count` floats, or a RangeError naming `what`. */
+  allocFloats(count, what) {
+    const ptr = this.exports.rope_alloc_floats(count) >>> 0;
+    if (ptr === 0) {
+      throw new RangeError(`${what}: cannot allocate ${count * 4} bytes of WebAssembly memory (at most 4 GiB in all)`);
+    }
+    return ptr;
+  }
+
+  /** @internal malloc of `bytes` bytes, or a RangeError naming `what`. */
+  alloc(bytes, what) {
+    const ptr = this.exports.malloc(bytes) >>> 0;
+    if (ptr === 0) throw new RangeError(`${what}: cannot allocate ${bytes} bytes of WebAssembly memory`);
+    return ptr;
+  }
+
+  /** @internal fresh views of the heap (growth replaces the buffer, so never keep one) */
+  f32(ptr, length) {
+    return new Float32Array(this.exports.memory.buffer, ptr, length);
+  }
+  f64(ptr, length) {
+    return new Float64Array(this.exports.memory.buffer, ptr, length);
+  }
+  i32(ptr, length) {
+    return new Int32Array(this.exports.memory.buffer, ptr, length);
+  }
+}
+
+/**
+ * Loads the WebAssembly module: the SIMD build where the engine supports wasm SIMD128, the
+ * scalar build otherwise. options.simd: true requires SIMD, false forces the scalar build.
+ * Every call makes a new instance with its own memory.
+ */
+export async function loadRope(options) {
+  checkOptions(options, ['simd'], 'loadRope');
+  const wanted = options?.simd;
+  if (wanted !== undefined && typeof wanted !== 'boolean') {
+    throw new TypeError(`loadRope: simd must be a boolean or undefined, got ${typeof wanted}`);
+  }
+  const supported = simdSupported();
+  if (wanted === true && !supported) throw new Error('loadRope: this engine has no WebAssembly SIMD128');
+  const simd = wanted ?? supported;
+  const exports = await instantiate(simd ? 'simd' : 'scalar');
+  return new RopeModule(exports, simd);
+}
