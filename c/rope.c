@@ -73,7 +73,7 @@ static void update_frequencies(rope_embedding *r, int64_t seq_len) {
 }
 
 static int set_scaling(rope_embedding *r, const rope_scaling *s) {
-    int status = rope_scaling_check(s, r->dim);
+    int status = rope_scaling_check(s, r->dim, r->base);
     if (status != ROPE_OK) return status;
     r->scaling = *s;
     r->freq_seq_len = s->type == ROPE_SCALING_DYNAMIC ? (int64_t)s->original_max_positions : 0;
@@ -237,8 +237,11 @@ int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, 
     if (layout < ROPE_LAYOUT_SBHD || layout > ROPE_LAYOUT_BHSD) return ROPE_ERR_LAYOUT;
     if (n0 < 0 || n1 < 0 || n2 < 0 || head_dim < 0) return ROPE_ERR_SHAPE;
     if (head_dim < r->dim) return ROPE_ERR_DIM;
-    uint64_t count = (uint64_t)n0 * (uint64_t)n1 * (uint64_t)n2;
-    if (count > SIZE_MAX / sizeof(float) / (uint64_t)head_dim) return ROPE_ERR_SHAPE;
+    // n0 * n1 < 2^62 cannot wrap, but a third factor can (2^22 cubed wraps to 0): divide instead.
+    uint64_t limit = SIZE_MAX / sizeof(float) / (uint64_t)head_dim;
+    uint64_t count = (uint64_t)n0 * (uint64_t)n1;
+    if (n2 != 0 && count > limit / (uint64_t)n2) return ROPE_ERR_SHAPE;
+    count *= (uint64_t)n2;
 
     // Which of the three outer axes are seq and batch.
     int seq = layout == ROPE_LAYOUT_SBHD ? n0 : layout == ROPE_LAYOUT_BSHD ? n1 : n2;

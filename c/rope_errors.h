@@ -12,8 +12,10 @@ enum rope_status {
     ROPE_ERR_SCALING = -5,    // unknown scaling type or a bad scaling parameter
     ROPE_ERR_LAYOUT = -6,     // unknown layout
     ROPE_ERR_SHAPE = -7,      // a size negative, or a product that overflows
-    ROPE_ERR_POSITIONS = -8,  // positions length not seq or batch*seq, or offset + seq overflows
+    ROPE_ERR_POSITIONS = -8,  // positions length not seq or batch*seq (or a position outside int32)
     ROPE_ERR_NOMEM = -9,      // allocation failed
+    ROPE_ERR_HEADS = -10,     // attention: heads not a multiple of kv_heads
+    ROPE_ERR_SCALE = -11,     // attention: scale not finite (after the factor log2(e))
 };
 
 #endif

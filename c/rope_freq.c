@@ -10,7 +10,7 @@
 
 static int finite_positive(double x) { return isfinite(x) && x > 0; }
 
-int rope_scaling_check(const rope_scaling *s, int dim) {
+int rope_scaling_check(const rope_scaling *s, int dim, double base) {
     if (!s) return ROPE_ERR_NULL;
     switch (s->type) {
     case ROPE_SCALING_NONE:
@@ -23,6 +23,8 @@ int rope_scaling_check(const rope_scaling *s, int dim) {
         return finite_positive(s->factor) && finite_positive(s->original_max_positions)
                    ? ROPE_OK : ROPE_ERR_SCALING;
     case ROPE_SCALING_YARN:
+        // The ramp bounds divide by log(base).
+        if (!(base > 1)) return ROPE_ERR_SCALING;
         if (!finite_positive(s->factor) || !finite_positive(s->original_max_positions)) return ROPE_ERR_SCALING;
         if (!finite_positive(s->beta_fast) || !finite_positive(s->beta_slow)) return ROPE_ERR_SCALING;
         if (!isfinite(s->mscale) || s->mscale < 0) return ROPE_ERR_SCALING;
@@ -38,6 +40,8 @@ int rope_scaling_check(const rope_scaling *s, int dim) {
         if (!s->short_factor || !s->long_factor) return ROPE_ERR_NULL;
         if (!finite_positive(s->original_max_positions) || !finite_positive(s->max_positions)) return ROPE_ERR_SCALING;
         if (!isfinite(s->attention_factor) || s->attention_factor < 0) return ROPE_ERR_SCALING;
+        // The derived attention factor divides by log(original_max_positions).
+        if (s->attention_factor == 0 && !(s->original_max_positions > 1)) return ROPE_ERR_SCALING;
         for (int i = 0; i < dim / 2; i++) {
             if (!finite_positive(s->short_factor[i]) || !finite_positive(s->long_factor[i])) return ROPE_ERR_SCALING;
         }

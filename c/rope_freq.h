@@ -33,8 +33,9 @@ typedef struct {
     const double *long_factor;      // longrope: [dim/2]
 } rope_scaling;
 
-// Checks the fields the type uses (finite, in range). Returns 0 or ROPE_ERR_SCALING.
-int rope_scaling_check(const rope_scaling *s, int dim);
+// Checks the fields the type uses (finite, in range) for a rope of this dim and base.
+// Returns 0 or ROPE_ERR_SCALING.
+int rope_scaling_check(const rope_scaling *s, int dim, double base);
 
 // inv_freq: [dim/2] output. seq_len: longest position + 1 of the call (dynamic and longrope
 // depend on it; others ignore it). Returns the attention scaling that multiplies cos and sin.
