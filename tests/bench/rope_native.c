@@ -6,7 +6,7 @@
 // x: [B, H, S, D] float32 (layout bhsd), rotary dim D, base 10000, positions OFFSET + s. It warms
 // up, then times SAMPLES samples of rope_apply in place with clock_gettime. A sample is `reps`
 // back-to-back calls (reps is chosen in the warm-up so that a sample lasts >= 1 ms: a decode
-// call takes well under a microsecond, too short to time alone). Prints one JSON line:
+// call takes about a microsecond, too short to time alone). Prints one JSON line:
 //   {"pairing":..., "shape":[...], "offset":..., "reps":..., "samples_ms":[...], "median_ms":...,
 //    "min_ms":...}   (times are per call; samples in the order taken; no median when SAMPLES is 0)
 // With IN and OUT: x is read from IN (raw little-endian float32) instead of made up, and the
