@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 what=${1:-all}
-sources=(c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_table.c)
+sources=(c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_table.c c/gemm.c c/attention.c c/mha.c)
 headers=(c/*.h)
-exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_heap_in_use","_rope_alloc_floats"]'
+exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_attention_forward","_rope_mha_forward","_rope_heap_in_use","_rope_alloc_floats"]'
 
 # stale TARGET DEPS...: true when TARGET is missing or older than any of DEPS (or this script).
 stale() {
@@ -48,23 +48,33 @@ build_native() {
     mkdir -p build
     local cflags=(-std=c11 -Wall -Wextra -Werror -g -Ic)
     local san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-    if stale build/test_rope "${sources[@]}" tests/native/test_rope.c "${headers[@]}"; then
-        echo "build.sh: build/test_rope (ASan + UBSan)"
-        cc "${cflags[@]}" -O1 "${san[@]}" "${sources[@]}" tests/native/test_rope.c -lm -o build/test_rope
+    local name
+    # C unit tests: once under ASan + UBSan (+ LeakSanitizer), once plain for valgrind.
+    for name in rope gemm attention; do
+        if stale "build/test_$name" "${sources[@]}" "tests/native/test_$name.c" "${headers[@]}"; then
+            echo "build.sh: build/test_$name (ASan + UBSan) and build/test_${name}_plain (for valgrind)"
+            cc "${cflags[@]}" -O1 "${san[@]}" "${sources[@]}" "tests/native/test_$name.c" -lm -o "build/test_$name"
+            cc "${cflags[@]}" -O1 "${sources[@]}" "tests/native/test_$name.c" -lm -o "build/test_${name}_plain"
+        fi
+    done
+    # Native speed baselines of the same C for tests/bench/.
+    for name in rope gemm attention; do
+        if stale "build/bench_${name}_native" "${sources[@]}" "tests/bench/${name}_native.c" "${headers[@]}"; then
+            echo "build.sh: build/bench_${name}_native (-O3 -march=native)"
+            cc "${cflags[@]}" -O3 -march=native "${sources[@]}" "tests/bench/${name}_native.c" -lm -o "build/bench_${name}_native"
+        fi
+    done
+    if ! command -v clang >/dev/null 2>&1; then
+        echo "build.sh: clang not found; install it for the fuzzers with: apt-get install -y clang libclang-rt-14-dev" >&2
+        exit 1
     fi
-    if stale build/test_rope_plain "${sources[@]}" tests/native/test_rope.c "${headers[@]}"; then
-        echo "build.sh: build/test_rope_plain (for valgrind)"
-        cc "${cflags[@]}" -O1 "${sources[@]}" tests/native/test_rope.c -lm -o build/test_rope_plain
-    fi
-    if stale build/bench_rope_native "${sources[@]}" tests/bench/rope_native.c "${headers[@]}"; then
-        echo "build.sh: build/bench_rope_native (-O3 -march=native)"
-        cc "${cflags[@]}" -O3 -march=native "${sources[@]}" tests/bench/rope_native.c -lm -o build/bench_rope_native
-    fi
-    if command -v clang >/dev/null 2>&1 && stale build/fuzz_rope "${sources[@]}" tests/fuzz/fuzz_rope.c "${headers[@]}"; then
-        echo "build.sh: build/fuzz_rope (libFuzzer + ASan + UBSan)"
-        clang "${cflags[@]}" -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-            "${sources[@]}" tests/fuzz/fuzz_rope.c -lm -o build/fuzz_rope
-    fi
+    for name in rope; do
+        if stale "build/fuzz_$name" "${sources[@]}" "tests/fuzz/fuzz_$name.c" "${headers[@]}"; then
+            echo "build.sh: build/fuzz_$name (libFuzzer + ASan + UBSan)"
+            clang "${cflags[@]}" -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                "${sources[@]}" "tests/fuzz/fuzz_$name.c" -lm -o "build/fuzz_$name"
+        fi
+    done
 }
 
 case "$what" in

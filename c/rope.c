@@ -266,24 +266,27 @@ int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, 
 
     int half = r->dim / 2;
     int dim = r->dim;
-    size_t pass_bytes = (size_t)(head_dim - dim) * sizeof(float);
-    // Walk the vectors in memory order: (i0, i1, i2) are the outer axes as laid out.
-    int64_t vector = 0;
+    int pairing = r->pairing;
+    const int32_t *rows = r->rows;
+    size_t pass_bytes = x != y ? (size_t)(head_dim - dim) * sizeof(float) : 0;
+    // Vector (i0, i1, i2) (the outer axes as laid out) is token i0 * t0 + i1 * t1 + i2 * t2 of rows.
+    int64_t b_stride = per_batch ? seq : 0;
+    int64_t t0 = layout == ROPE_LAYOUT_SBHD ? 1 : b_stride;
+    int64_t t1 = layout == ROPE_LAYOUT_SBHD ? b_stride : layout == ROPE_LAYOUT_BSHD ? 1 : 0;
+    int64_t t2 = layout == ROPE_LAYOUT_BHSD ? 1 : 0;
+    const float *xv = x;
+    float *yv = y;
     for (int i0 = 0; i0 < n0; i0++) {
         for (int i1 = 0; i1 < n1; i1++) {
-            for (int i2 = 0; i2 < n2; i2++, vector++) {
-                int s = layout == ROPE_LAYOUT_SBHD ? i0 : layout == ROPE_LAYOUT_BSHD ? i1 : i2;
-                int b = layout == ROPE_LAYOUT_SBHD ? i1 : i0;
-                int64_t row = r->rows[per_batch ? (int64_t)b * seq + s : s];
-                const float *xv = x + vector * head_dim;
-                float *yv = y + vector * head_dim;
-                const float *c = cos + row * half, *sn = sin + row * half;
-                if (r->pairing == ROPE_PAIRING_HALF) {
+            const int32_t *token = rows + i0 * t0 + i1 * t1;
+            for (int i2 = 0; i2 < n2; i2++, token += t2, xv += head_dim, yv += head_dim) {
+                const float *c = cos + (int64_t)*token * half, *sn = sin + (int64_t)*token * half;
+                if (pairing == ROPE_PAIRING_HALF) {
                     rope_rotate_half(xv, yv, c, sn, dim, inverse);
                 } else {
                     rope_rotate_interleaved(xv, yv, c, sn, dim, inverse);
                 }
-                if (yv != xv && pass_bytes) memcpy(yv + dim, xv + dim, pass_bytes);
+                if (pass_bytes) memcpy(yv + dim, xv + dim, pass_bytes);
             }
         }
     }

@@ -2,8 +2,8 @@
 //
 // Kernels are written once against the small f32x4 vocabulary below. With -msimd128 it maps to
 // wasm_simd128.h intrinsics; without it (the scalar wasm build, and every native build used for
-// tests, sanitizers, fuzzing and the native speed baseline) the same names are plain C on a
-// struct of four floats, which gcc/clang vectorise for the host on their own.
+// tests, sanitizers, fuzzing and the native speed baseline) the same names are GCC/clang vector
+// extensions: host SIMD natively, scalar code in the scalar wasm build.
 #ifndef ROPE_SIMD_H
 #define ROPE_SIMD_H
 
@@ -26,51 +26,101 @@ static inline f32x4 f32x4_odd(f32x4 a, f32x4 b) { return wasm_i32x4_shuffle(a, b
 static inline f32x4 f32x4_zip_lo(f32x4 a, f32x4 b) { return wasm_i32x4_shuffle(a, b, 0, 4, 1, 5); }
 // -> (a2 b2 a3 b3): interleave the high halves (next 4 floats)
 static inline f32x4 f32x4_zip_hi(f32x4 a, f32x4 b) { return wasm_i32x4_shuffle(a, b, 2, 6, 3, 7); }
+// -> (a0 a1 b0 b1): the low halves of a and b, one after the other
+static inline f32x4 f32x4_join_lo(f32x4 a, f32x4 b) { return wasm_i32x4_shuffle(a, b, 0, 1, 4, 5); }
+// -> (a2 a3 b2 b3): the high halves (with zip_lo/zip_hi: a 4x4 transpose in 8 shuffles)
+static inline f32x4 f32x4_join_hi(f32x4 a, f32x4 b) { return wasm_i32x4_shuffle(a, b, 2, 3, 6, 7); }
+// a < b ? b : a per lane: one maxps on x86 (wasm's f32x4.max is a NaN-fixing sequence). A NaN in
+// a passes through, a NaN in b is ignored.
+static inline f32x4 f32x4_pmax(f32x4 a, f32x4 b) { return wasm_f32x4_pmax(a, b); }
+// b < a ? b : a per lane: a NaN in a passes through, a NaN in b is ignored.
+static inline f32x4 f32x4_pmin(f32x4 a, f32x4 b) { return wasm_f32x4_pmin(a, b); }
+// The lanes' bits as 32-bit integers: shifted left by n (0..31), or added with wrap-around.
+static inline f32x4 f32x4_shl_bits(f32x4 a, int n) { return wasm_i32x4_shl(a, n); }
+static inline f32x4 f32x4_add_bits(f32x4 a, f32x4 b) { return wasm_i32x4_add(a, b); }
 
 #else
 
-typedef struct { float lane[4]; } f32x4;
+#include <stdint.h>
+#include <string.h>
 
+// GCC/clang vector extensions: the same 128-bit operations as wasm SIMD128, as SSE/AVX (x86) or
+// NEON (arm) instructions natively, whatever the shape of the loop around them (a struct of four
+// floats left the kernels to the auto-vectoriser, which gives up on hand-unrolled loops). Without
+// -msimd128, clang lowers them to scalar wasm for the scalar build.
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef uint32_t u32x4 __attribute__((vector_size(16)));
+
+// memcpy: unaligned, and no aliasing assumptions.
 static inline f32x4 f32x4_load(const float *p) {
     f32x4 v;
-    for (int i = 0; i < 4; i++) v.lane[i] = p[i];
+    memcpy(&v, p, sizeof(v));
     return v;
 }
-static inline void f32x4_store(float *p, f32x4 v) {
-    for (int i = 0; i < 4; i++) p[i] = v.lane[i];
-}
-static inline f32x4 f32x4_splat(float x) {
-    f32x4 v = {{x, x, x, x}};
-    return v;
-}
-static inline f32x4 f32x4_add(f32x4 a, f32x4 b) {
-    for (int i = 0; i < 4; i++) a.lane[i] += b.lane[i];
+static inline void f32x4_store(float *p, f32x4 v) { memcpy(p, &v, sizeof(v)); }
+static inline f32x4 f32x4_splat(float x) { return (f32x4){x, x, x, x}; }
+static inline f32x4 f32x4_add(f32x4 a, f32x4 b) { return a + b; }
+static inline f32x4 f32x4_sub(f32x4 a, f32x4 b) { return a - b; }
+static inline f32x4 f32x4_mul(f32x4 a, f32x4 b) { return a * b; }
+static inline f32x4 f32x4_even(f32x4 a, f32x4 b) { return (f32x4){a[0], a[2], b[0], b[2]}; }
+static inline f32x4 f32x4_odd(f32x4 a, f32x4 b) { return (f32x4){a[1], a[3], b[1], b[3]}; }
+static inline f32x4 f32x4_zip_lo(f32x4 a, f32x4 b) { return (f32x4){a[0], b[0], a[1], b[1]}; }
+static inline f32x4 f32x4_zip_hi(f32x4 a, f32x4 b) { return (f32x4){a[2], b[2], a[3], b[3]}; }
+static inline f32x4 f32x4_join_lo(f32x4 a, f32x4 b) { return (f32x4){a[0], a[1], b[0], b[1]}; }
+static inline f32x4 f32x4_join_hi(f32x4 a, f32x4 b) { return (f32x4){a[2], a[3], b[2], b[3]}; }
+static inline f32x4 f32x4_pmax(f32x4 a, f32x4 b) {
+    for (int i = 0; i < 4; i++) a[i] = a[i] < b[i] ? b[i] : a[i];
     return a;
 }
-static inline f32x4 f32x4_sub(f32x4 a, f32x4 b) {
-    for (int i = 0; i < 4; i++) a.lane[i] -= b.lane[i];
+static inline f32x4 f32x4_pmin(f32x4 a, f32x4 b) {
+    for (int i = 0; i < 4; i++) a[i] = b[i] < a[i] ? b[i] : a[i];
     return a;
 }
-static inline f32x4 f32x4_mul(f32x4 a, f32x4 b) {
-    for (int i = 0; i < 4; i++) a.lane[i] *= b.lane[i];
+// Through memcpy: the only way C allows to read a float's bits.
+static inline f32x4 f32x4_shl_bits(f32x4 a, int n) {
+    u32x4 bits;
+    memcpy(&bits, &a, sizeof(bits));
+    bits <<= (uint32_t)n;
+    memcpy(&a, &bits, sizeof(a));
     return a;
 }
-static inline f32x4 f32x4_even(f32x4 a, f32x4 b) {
-    f32x4 v = {{a.lane[0], a.lane[2], b.lane[0], b.lane[2]}};
-    return v;
-}
-static inline f32x4 f32x4_odd(f32x4 a, f32x4 b) {
-    f32x4 v = {{a.lane[1], a.lane[3], b.lane[1], b.lane[3]}};
-    return v;
-}
-static inline f32x4 f32x4_zip_lo(f32x4 a, f32x4 b) {
-    f32x4 v = {{a.lane[0], b.lane[0], a.lane[1], b.lane[1]}};
-    return v;
-}
-static inline f32x4 f32x4_zip_hi(f32x4 a, f32x4 b) {
-    f32x4 v = {{a.lane[2], b.lane[2], a.lane[3], b.lane[3]}};
-    return v;
+static inline f32x4 f32x4_add_bits(f32x4 a, f32x4 b) {
+    u32x4 x, y;
+    memcpy(&x, &a, sizeof(x));
+    memcpy(&y, &b, sizeof(y));
+    x += y;
+    memcpy(&a, &x, sizeof(a));
+    return a;
 }
 
 #endif
+
+// 2^x per lane, for softmax: within 1.23 ulp of the true value over every float in [-127, 127.5)
+// (checked exhaustively; tests/native/test_attention.c checks a sample); -inf -> 0, +inf -> +inf,
+// NaN -> NaN. x < -126.5 gives 0 (no result below 2^-126.5), x >= 127.5 gives +inf.
+// x = n + f with n = round(x), |f| <= 1/2: 2^f by a degree-6 polynomial, 2^n by building its
+// float from the bits, exactly.
+static inline f32x4 f32x4_exp2(f32x4 x) {
+    // Clamp first (pmax/pmin keep NaN): 2^-127 is built as +0 and 2^128 as +inf below.
+    x = f32x4_pmin(f32x4_pmax(x, f32x4_splat(-127.0f)), f32x4_splat(128.0f));
+    // Adding 1.5 * 2^23 rounds x to an integer (ties to even) held in the low mantissa bits:
+    // bits(rounded) = 0x4B400000 + n, and << 23 leaves n << 23, the exponent field of 2^n.
+    f32x4 magic = f32x4_splat(12582912.0f);
+    f32x4 rounded = f32x4_add(x, magic);
+    f32x4 f = f32x4_sub(x, f32x4_sub(rounded, magic));
+    // Minimax for relative error on [-1/2, 1/2] with 2^0 = 1 exactly (error 0.03 ulp before
+    // rounding; Lawson's algorithm).
+    f32x4 p = f32x4_splat(1.53533632e-4f);
+    p = f32x4_add(f32x4_mul(p, f), f32x4_splat(1.33988745e-3f));
+    p = f32x4_add(f32x4_mul(p, f), f32x4_splat(9.61843735e-3f));
+    p = f32x4_add(f32x4_mul(p, f), f32x4_splat(5.55033247e-2f));
+    p = f32x4_add(f32x4_mul(p, f), f32x4_splat(2.40226479e-1f));
+    p = f32x4_add(f32x4_mul(p, f), f32x4_splat(6.93147203e-1f));
+    p = f32x4_add(f32x4_mul(p, f), f32x4_splat(1.0f));
+    // (n + 127) << 23 for n in [-127, 128]: the bits of 2^n, from +0 to +inf.
+    f32x4 one = f32x4_splat(1.0f);
+    f32x4 scale = f32x4_add_bits(f32x4_shl_bits(rounded, 23), one);
+    return f32x4_mul(p, scale);
+}
+
 #endif

@@ -12,6 +12,8 @@ const STATUS = {
   [-7]: [RangeError, 'shape sizes must be non-negative and their product must fit in memory'],
   [-8]: [RangeError, 'positions must have length seq or batch*seq, and offset + seq must fit in int32'],
   [-9]: [RangeError, 'not enough WebAssembly memory'],
+  [-10]: [RangeError, 'heads must be a multiple of kvHeads'],
+  [-11]: [RangeError, 'scale must be finite'],
 };
 
 /** Throws the error for a negative status returned by `what`; returns quietly on 0. */

@@ -1,5 +1,6 @@
 // rope-wasm: rotary positional embeddings (RoPE) in WebAssembly SIMD, for Node.js and browsers.
 export { loadRope, RopeModule } from './module.js';
 export { RotaryEmbedding } from './rotary-embedding.js';
+export { RotaryMultiHeadAttention } from './mha.js';
 export { WasmTensor } from './tensor.js';
 export { simdSupported } from './loader.js';

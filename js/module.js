@@ -1,6 +1,8 @@
 // module.js: one instance of the WebAssembly module and the objects made from it.
 
+import { attention } from './attention.js';
 import { instantiate, simdSupported } from './loader.js';
+import { RotaryMultiHeadAttention } from './mha.js';
 import { RotaryEmbedding } from './rotary-embedding.js';
 import { WasmTensor } from './tensor.js';
 import { checkOptions, integer } from './validate.js';
@@ -19,6 +21,23 @@ export class RopeModule {
   /** Options: {dim, base = 10000, pairing = 'half', scaling}. See index.d.ts. */
   rotaryEmbedding(options) {
     return new RotaryEmbedding(this, options);
+  }
+
+  /**
+   * Scaled dot-product attention: softmax(scale q k^T [+ causal mask]) v, RoPE inside when `rope`
+   * is given. Options: {batch, heads, kvHeads, seqQ, seqK, headDim, layout, causal, scale, rope,
+   * offset, returnWeights, out}. See index.d.ts.
+   */
+  attention(q, k, v, options) {
+    return attention(this, q, k, v, options);
+  }
+
+  /**
+   * The seed's RotaryPEMultiHeadAttention: {heads, dModel, ropePercentage = 0.5, base = 10000,
+   * weights: {query, key, value, output}: {weight [dModel, dModel], bias [dModel]}}.
+   */
+  rotaryMultiHeadAttention(options) {
+    return new RotaryMultiHeadAttention(this, options);
   }
 
   /** A zero-copy float32 tensor of `length` elements in wasm memory, zero-filled. */

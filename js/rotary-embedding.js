@@ -20,6 +20,9 @@ const SCALING_KEYS = {
 };
 const INT32_MAX = 2 ** 31 - 1;
 
+/** @internal the C rope_embedding pointer, for the other classes of this package */
+export const ROPE_POINTER = Symbol('rope-wasm rope_embedding pointer');
+
 const registry = new FinalizationRegistry(({ exports, ptr }) => exports.rope_destroy(ptr));
 
 export class RotaryEmbedding {
@@ -176,6 +179,16 @@ export class RotaryEmbedding {
 
   get disposed() {
     return this.#ptr === 0;
+  }
+
+  /** @internal */
+  [ROPE_POINTER]() {
+    return this.#check();
+  }
+
+  /** @internal */
+  get module() {
+    return this.#module;
   }
 
   dispose() {

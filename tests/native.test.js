@@ -42,17 +42,22 @@ function assertAllPassed(stdout) {
   assert.ok(Number(match[1]) > 20, `only ${match[1]} checks ran`);
 }
 
-test('C unit tests pass under ASan, UBSan and LeakSanitizer', () => {
-  const result = run('build/test_rope', [], 300);
-  assertAllPassed(result.stdout);
-});
+// The C modules with unit tests of their own: tests/native/test_NAME.c.
+const MODULES = ['rope', 'gemm', 'attention'];
 
-test('C unit tests are clean under valgrind (no invalid access, no definite leak)', () => {
-  const result = run('valgrind', [
-    '--error-exitcode=1', '--leak-check=full', '--errors-for-leak-kinds=definite', 'build/test_rope_plain',
-  ], 600);
-  assertAllPassed(result.stdout);
-});
+for (const name of MODULES) {
+  test(`C unit tests of ${name} pass under ASan, UBSan and LeakSanitizer`, () => {
+    const result = run(`build/test_${name}`, [], 300);
+    assertAllPassed(result.stdout);
+  });
+
+  test(`C unit tests of ${name} are clean under valgrind (no invalid access, no definite leak)`, () => {
+    const result = run('valgrind', [
+      '--error-exitcode=1', '--leak-check=full', '--errors-for-leak-kinds=definite', `build/test_${name}_plain`,
+    ], 900);
+    assertAllPassed(result.stdout);
+  });
+}
 
 test('libFuzzer harness finds nothing in a bounded run', () => {
   const seconds = Number(process.env.ROPE_FUZZ_SECONDS ?? 60);

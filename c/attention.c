@@ -1,0 +1,626 @@
+// attention.c: scaled dot-product attention, FlashAttention-2 style, on f32x4 vectors.
+//
+// Per (batch, kv head): k is rotated (RoPE) once, then packed transposed into panels of 8 keys;
+// v is read in place (or copied with its rows padded to 8 floats). Per query head: q is gathered,
+// rotated, scaled, and interleaved by groups of 4 rows. Then, for each block of QUERY_BLOCK query
+// rows, the keys are visited in blocks of KEY_BLOCK; each group of 4 rows computes its scores with
+// a 4x8 register-tiled kernel, folds them into a running max and sum (online softmax), and adds
+// P.V into its [4, head_dim] output rows. Key blocks a group cannot see (causal) are skipped.
+//
+// Scores are kept in log2 units: q is multiplied by scale * log2(e) once, so that softmax needs
+// 2^x (f32x4_exp2) instead of e^x and no multiply per score. A group's scores are stored
+// key-major, [key][4 rows]: one vector holds one key's score for the 4 rows, so the softmax works
+// on whole vectors (one row per lane) and P.V splats each probability from consecutive floats.
+#include "attention.h"
+#include "rope_errors.h"
+#include "simd.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Query rows that share each key block while it is in cache (a multiple of 4).
+#define QUERY_BLOCK 16
+// Keys per block (a multiple of 8): a group's score tile is [KEY_BLOCK, 4] floats.
+#define KEY_BLOCK 128
+#define LOG2E 1.4426950408889634
+
+// The sizes every step needs.
+typedef struct {
+    int seq_q, seq_k;
+    int head_dim;
+    int padded_dim;  // head_dim rounded up to a multiple of 8: the width of v rows and output tiles
+    int causal;
+    const uint8_t *mask;        // NULL, or the current head's mask: query i, key j at
+    int64_t mask_q, mask_k;     //   mask[i * mask_q + j * mask_k], 0 = masked
+} attention_dims;
+
+// Scratch, allocated once per call.
+typedef struct {
+    float *qt;    // [ceil(seq_q / 4), head_dim, 4]: one query head, rotated and scaled, each group of
+                  //   4 rows interleaved (feature i of the 4 rows side by side); pad rows 0
+    float *kt;    // [ceil(seq_k / 8), head_dim, 8]: one kv head's keys, transposed in panels of 8
+    float *rows;  // [max(seq_q, seq_k), head_dim]: a head's keys or queries gathered for rope_apply
+                  //   (NULL without rope)
+    float *v;     // [seq_k, padded_dim]: one kv head's values, when head_dim % 8 != 0 (else NULL)
+    float *o;     // [QUERY_BLOCK, padded_dim]: unnormalised output rows of a query block
+    float *p;     // [KEY_BLOCK, 4]: a group's scores, then its probabilities, key-major
+    float *m;     // [QUERY_BLOCK]: running max of each row's scores (log2 units)
+    float *l;     // [QUERY_BLOCK]: running sum of 2^(score - m)
+} attention_scratch;
+
+// Where the head vectors of (b, h) are in a [batch, nh, seq, d] tensor in `layout`: vector s is
+// at *base + s * *stride floats.
+static void head_rows(int layout, int batch, int nh, int seq, int d, int b, int h, size_t *base, size_t *stride) {
+    if (layout == ROPE_LAYOUT_BHSD) {
+        *base = ((size_t)b * nh + h) * seq * d;
+        *stride = (size_t)d;
+    } else if (layout == ROPE_LAYOUT_BSHD) {
+        *base = ((size_t)b * seq * nh + h) * d;
+        *stride = (size_t)nh * d;
+    } else {  // SBHD
+        *base = ((size_t)b * nh + h) * d;
+        *stride = (size_t)batch * nh * d;
+    }
+}
+
+// The number of keys query row i sees: keys [0, visible_keys). Pad rows (i >= seq_q) see what the
+// last real row sees, so they never widen a group's work.
+static int visible_keys(const attention_dims *a, int i) {
+    if (!a->causal) return a->seq_k;
+    if (i > a->seq_q - 1) i = a->seq_q - 1;
+    // i + seq_k - seq_q + 1 <= seq_k: no overflow; below 0 means no key at all.
+    int end = i + (a->seq_k - a->seq_q) + 1;
+    return end > 0 ? end : 0;
+}
+
+// st[c][r] = x_r[c] for a 4x4 block given as its 4 rows x_0..x_3: 8 shuffles, 4 stores ld apart.
+static void store_transposed(float *st, size_t ld, f32x4 x0, f32x4 x1, f32x4 x2, f32x4 x3) {
+    f32x4 t0 = f32x4_zip_lo(x0, x1), t1 = f32x4_zip_lo(x2, x3);  // (x0[0] x1[0] x0[1] x1[1]), ...
+    f32x4 t2 = f32x4_zip_hi(x0, x1), t3 = f32x4_zip_hi(x2, x3);  // (x0[2] x1[2] x0[3] x1[3]), ...
+    f32x4_store(st, f32x4_join_lo(t0, t1));
+    f32x4_store(st + ld, f32x4_join_hi(t0, t1));
+    f32x4_store(st + 2 * ld, f32x4_join_lo(t2, t3));
+    f32x4_store(st + 3 * ld, f32x4_join_hi(t2, t3));
+}
+
+// kt: [ceil(seq_k / 8), head_dim, 8]: panel t holds keys 8t..8t+7 transposed, so that the score
+// kernel loads feature i of 8 keys as two vectors. Keys past seq_k are 0.
+// k: key j at k + j * ldk, head_dim floats.
+static void pack_keys(const float *k, size_t ldk, int seq_k, int head_dim, float *kt) {
+    int tiles = (seq_k + 7) / 8;
+    for (int t = 0; t < tiles; t++) {
+        float *panel = kt + (size_t)t * head_dim * 8;
+        int i = 0;
+        if (t * 8 + 8 <= seq_k) {
+            // Whole panels: 4x4 blocks (4 keys x 4 features) transposed in registers.
+            for (; i + 4 <= head_dim; i += 4) {
+                for (int half = 0; half < 8; half += 4) {
+                    const float *row = k + (size_t)(t * 8 + half) * ldk + i;
+                    store_transposed(panel + (size_t)i * 8 + half, 8, f32x4_load(row), f32x4_load(row + ldk),
+                                     f32x4_load(row + 2 * ldk), f32x4_load(row + 3 * ldk));
+                }
+            }
+        }
+        // The features left over, and the last panel when seq_k is not a multiple of 8.
+        for (int c = 0; c < 8; c++) {
+            int j = t * 8 + c;
+            for (int f = i; f < head_dim; f++) {
+                panel[(size_t)f * 8 + c] = j < seq_k ? k[(size_t)j * ldk + f] : 0.0f;
+            }
+        }
+    }
+}
+
+// qt: [ceil(seq_q / 4), head_dim, 4] = factor * q, group g holding rows 4g..4g+3 interleaved.
+// q: row i at q + i * ldq, head_dim floats. Pad rows of the last group are left as they are (0).
+static void pack_queries(const float *q, size_t ldq, int seq_q, int head_dim, float factor, float *qt) {
+    f32x4 factor4 = f32x4_splat(factor);
+    for (int i0 = 0; i0 < seq_q; i0 += 4) {
+        float *group = qt + (size_t)i0 * head_dim;
+        int f = 0;
+        if (i0 + 4 <= seq_q) {
+            // Whole groups: 4x4 blocks (4 rows x 4 features) transposed in registers.
+            for (; f + 4 <= head_dim; f += 4) {
+                const float *row = q + (size_t)i0 * ldq + f;
+                f32x4 x0 = f32x4_mul(f32x4_load(row), factor4), x1 = f32x4_mul(f32x4_load(row + ldq), factor4);
+                f32x4 x2 = f32x4_mul(f32x4_load(row + 2 * ldq), factor4);
+                f32x4 x3 = f32x4_mul(f32x4_load(row + 3 * ldq), factor4);
+                store_transposed(group + (size_t)f * 4, 4, x0, x1, x2, x3);
+            }
+        }
+        // The features left over, and the rows of a last, partial group.
+        for (int r = 0; r < 4 && i0 + r < seq_q; r++) {
+            const float *row = q + (size_t)(i0 + r) * ldq;
+            for (int g = f; g < head_dim; g++) group[(size_t)g * 4 + r] = row[g] * factor;
+        }
+    }
+}
+
+// p[j][r] = q_r . key j, for the 4 query rows of a group and the keys of `tiles` panels.
+// qt: [head_dim, 4] (the group's rows interleaved); kt: [tiles, head_dim, 8]; p: [8 tiles, 4].
+// Per panel, 8 accumulators (4 rows x 2 vectors of keys) stay in registers: per feature, 4 splats
+// of q from consecutive floats and 2 loads of the panel feed 8 multiply-adds; both pointers just
+// advance. The 4x8 result is stored transposed, key-major.
+static void scores_4x8(const float *qt, const float *kt, int head_dim, int tiles, float *p) {
+    f32x4 zero = f32x4_splat(0.0f);
+    for (int t = 0; t < tiles; t++) {
+        const float *q = qt, *k = kt + (size_t)t * head_dim * 8;
+        f32x4 c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero, c30 = zero, c31 = zero;
+        for (const float *end = k + (size_t)head_dim * 8; k < end; k += 8, q += 4) {
+            f32x4 k0 = f32x4_load(k), k1 = f32x4_load(k + 4);
+            f32x4 a = f32x4_splat(q[0]);
+            c00 = f32x4_add(c00, f32x4_mul(a, k0));
+            c01 = f32x4_add(c01, f32x4_mul(a, k1));
+            a = f32x4_splat(q[1]);
+            c10 = f32x4_add(c10, f32x4_mul(a, k0));
+            c11 = f32x4_add(c11, f32x4_mul(a, k1));
+            a = f32x4_splat(q[2]);
+            c20 = f32x4_add(c20, f32x4_mul(a, k0));
+            c21 = f32x4_add(c21, f32x4_mul(a, k1));
+            a = f32x4_splat(q[3]);
+            c30 = f32x4_add(c30, f32x4_mul(a, k0));
+            c31 = f32x4_add(c31, f32x4_mul(a, k1));
+        }
+        store_transposed(p + 32 * t, 4, c00, c10, c20, c30);
+        store_transposed(p + 32 * t + 16, 4, c01, c11, c21, c31);
+    }
+}
+
+// The same for a group whose only real row is row 0 (decoding one token): p[j][0] = q_0 . key j,
+// p[j][1..3] = 0. Four panels at a time, so that 8 independent sums keep the adds busy (one panel
+// alone waits on the latency of its 2). Each key's sum runs over the features in the same order
+// as in scores_4x8, so a token decoded alone gets bit for bit the scores it gets among others.
+static void scores_1x8(const float *qt, const float *kt, int head_dim, int tiles, float *p) {
+    f32x4 zero = f32x4_splat(0.0f);
+    size_t panel = (size_t)head_dim * 8;
+    int t = 0;
+    for (; t + 4 <= tiles; t += 4) {
+        const float *q = qt, *k = kt + t * panel;
+        f32x4 c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero, c6 = zero, c7 = zero;
+        for (const float *end = k + panel; k < end; k += 8, q += 4) {
+            f32x4 a = f32x4_splat(q[0]);
+            c0 = f32x4_add(c0, f32x4_mul(a, f32x4_load(k)));
+            c1 = f32x4_add(c1, f32x4_mul(a, f32x4_load(k + 4)));
+            c2 = f32x4_add(c2, f32x4_mul(a, f32x4_load(k + panel)));
+            c3 = f32x4_add(c3, f32x4_mul(a, f32x4_load(k + panel + 4)));
+            c4 = f32x4_add(c4, f32x4_mul(a, f32x4_load(k + 2 * panel)));
+            c5 = f32x4_add(c5, f32x4_mul(a, f32x4_load(k + 2 * panel + 4)));
+            c6 = f32x4_add(c6, f32x4_mul(a, f32x4_load(k + 3 * panel)));
+            c7 = f32x4_add(c7, f32x4_mul(a, f32x4_load(k + 3 * panel + 4)));
+        }
+        float *pt = p + 32 * t;
+        store_transposed(pt, 4, c0, zero, zero, zero);
+        store_transposed(pt + 16, 4, c1, zero, zero, zero);
+        store_transposed(pt + 32, 4, c2, zero, zero, zero);
+        store_transposed(pt + 48, 4, c3, zero, zero, zero);
+        store_transposed(pt + 64, 4, c4, zero, zero, zero);
+        store_transposed(pt + 80, 4, c5, zero, zero, zero);
+        store_transposed(pt + 96, 4, c6, zero, zero, zero);
+        store_transposed(pt + 112, 4, c7, zero, zero, zero);
+    }
+    for (; t < tiles; t++) {
+        const float *q = qt, *k = kt + t * panel;
+        f32x4 c0 = zero, c1 = zero;
+        for (const float *end = k + panel; k < end; k += 8, q += 4) {
+            f32x4 a = f32x4_splat(q[0]);
+            c0 = f32x4_add(c0, f32x4_mul(a, f32x4_load(k)));
+            c1 = f32x4_add(c1, f32x4_mul(a, f32x4_load(k + 4)));
+        }
+        store_transposed(p + 32 * t, 4, c0, zero, zero, zero);
+        store_transposed(p + 32 * t + 16, 4, c1, zero, zero, zero);
+    }
+}
+
+// Online softmax over one key block for the 4 rows of a group (one per lane).
+// p: [count, 4]: scores in log2 units, masked ones -inf; they become p = 2^(s - m_new).
+// m, l: [4] running max and sum, updated. alpha: [4] receives 2^(m_old - m_new), the factor the
+// rows' earlier output must be scaled by.
+static void online_softmax_4(float *p, int count, float *m, float *l, float *alpha) {
+    f32x4 m_old = f32x4_load(m), m_new = m_old;
+    // pmax keeps m_new where a score is NaN; such a row still turns NaN through 2^(NaN - m) below.
+    for (int j = 0; j < count; j++) m_new = f32x4_pmax(m_new, f32x4_load(p + 4 * j));
+    // A row that has seen only -inf so far takes exponents relative to -FLT_MAX: p = 0 and
+    // alpha = 0 instead of the NaN of -inf - -inf. Finite and +inf maxima pass unchanged.
+    f32x4 m_use = f32x4_pmax(m_new, f32x4_splat(-FLT_MAX));
+    f32x4 scale = f32x4_exp2(f32x4_sub(m_old, m_use));
+    f32x4 sum = f32x4_splat(0.0f);
+    for (int j = 0; j < count; j++) {
+        f32x4 e = f32x4_exp2(f32x4_sub(f32x4_load(p + 4 * j), m_use));
+        f32x4_store(p + 4 * j, e);
+        sum = f32x4_add(sum, e);
+    }
+    f32x4_store(l, f32x4_add(f32x4_mul(f32x4_load(l), scale), sum));
+    f32x4_store(m, m_new);
+    f32x4_store(alpha, scale);
+}
+
+// o[r] = alpha[r] * o[r] + sum_j p[j][r] * v[j] for the 4 rows of a group, in chunks of 8 columns
+// whose 8 accumulators stay in registers over the keys.
+// o: [4, padded_dim]; p: [KEY_BLOCK, 4]; v: key j's row at v + j * ldv, padded_dim floats.
+// Row r takes keys [0, row_end[r]); all 4 take keys [0, all).
+static void add_values_4x8(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
+                           int all, const int *row_end) {
+    size_t ldo = (size_t)padded_dim;
+    float *o0 = o, *o1 = o + ldo, *o2 = o + 2 * ldo, *o3 = o + 3 * ldo;
+    int end = row_end[0];
+    for (int r = 1; r < 4; r++) end = row_end[r] > end ? row_end[r] : end;
+    f32x4 a0 = f32x4_splat(alpha[0]), a1 = f32x4_splat(alpha[1]);
+    f32x4 a2 = f32x4_splat(alpha[2]), a3 = f32x4_splat(alpha[3]);
+    for (int c = 0; c < padded_dim; c += 8) {
+        f32x4 c00 = f32x4_mul(f32x4_load(o0 + c), a0), c01 = f32x4_mul(f32x4_load(o0 + c + 4), a0);
+        f32x4 c10 = f32x4_mul(f32x4_load(o1 + c), a1), c11 = f32x4_mul(f32x4_load(o1 + c + 4), a1);
+        f32x4 c20 = f32x4_mul(f32x4_load(o2 + c), a2), c21 = f32x4_mul(f32x4_load(o2 + c + 4), a2);
+        f32x4 c30 = f32x4_mul(f32x4_load(o3 + c), a3), c31 = f32x4_mul(f32x4_load(o3 + c + 4), a3);
+        const float *pj = p, *vj = v + c;
+        for (const float *p_end = p + 4 * all; pj < p_end; pj += 4, vj += ldv) {
+            f32x4 v0 = f32x4_load(vj), v1 = f32x4_load(vj + 4);
+            f32x4 w = f32x4_splat(pj[0]);
+            c00 = f32x4_add(c00, f32x4_mul(w, v0));
+            c01 = f32x4_add(c01, f32x4_mul(w, v1));
+            w = f32x4_splat(pj[1]);
+            c10 = f32x4_add(c10, f32x4_mul(w, v0));
+            c11 = f32x4_add(c11, f32x4_mul(w, v1));
+            w = f32x4_splat(pj[2]);
+            c20 = f32x4_add(c20, f32x4_mul(w, v0));
+            c21 = f32x4_add(c21, f32x4_mul(w, v1));
+            w = f32x4_splat(pj[3]);
+            c30 = f32x4_add(c30, f32x4_mul(w, v0));
+            c31 = f32x4_add(c31, f32x4_mul(w, v1));
+        }
+        // The last few keys near the causal diagonal: only the rows that see key j take it. Their
+        // p is 0 for the others, but 0 * (a NaN or inf in v) would still be NaN.
+        for (int j = all; j < end; j++, pj += 4, vj += ldv) {
+            f32x4 v0 = f32x4_load(vj), v1 = f32x4_load(vj + 4);
+            if (j < row_end[0]) {
+                c00 = f32x4_add(c00, f32x4_mul(f32x4_splat(pj[0]), v0));
+                c01 = f32x4_add(c01, f32x4_mul(f32x4_splat(pj[0]), v1));
+            }
+            if (j < row_end[1]) {
+                c10 = f32x4_add(c10, f32x4_mul(f32x4_splat(pj[1]), v0));
+                c11 = f32x4_add(c11, f32x4_mul(f32x4_splat(pj[1]), v1));
+            }
+            if (j < row_end[2]) {
+                c20 = f32x4_add(c20, f32x4_mul(f32x4_splat(pj[2]), v0));
+                c21 = f32x4_add(c21, f32x4_mul(f32x4_splat(pj[2]), v1));
+            }
+            if (j < row_end[3]) {
+                c30 = f32x4_add(c30, f32x4_mul(f32x4_splat(pj[3]), v0));
+                c31 = f32x4_add(c31, f32x4_mul(f32x4_splat(pj[3]), v1));
+            }
+        }
+        f32x4_store(o0 + c, c00);
+        f32x4_store(o0 + c + 4, c01);
+        f32x4_store(o1 + c, c10);
+        f32x4_store(o1 + c + 4, c11);
+        f32x4_store(o2 + c, c20);
+        f32x4_store(o2 + c + 4, c21);
+        f32x4_store(o3 + c, c30);
+        f32x4_store(o3 + c + 4, c31);
+    }
+}
+
+// o[0] = alpha[0] * o[0] + sum_{j < row_end[0]} p[j][0] * v[j]: add_values_4x8 for a group whose
+// only real row is row 0 (`all` is row_end[0] then). 32 columns at a time where it can, so that 8
+// independent sums keep the adds busy; each column sums over the keys in the same order as in
+// add_values_4x8.
+static void add_values_1x8(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
+                           int all, const int *row_end) {
+    f32x4 a0 = f32x4_splat(alpha[0]);
+    const float *p_end = p + 4 * row_end[0];
+    int c = 0;
+    for (; c + 32 <= padded_dim; c += 32) {
+        f32x4 c0 = f32x4_mul(f32x4_load(o + c), a0), c1 = f32x4_mul(f32x4_load(o + c + 4), a0);
+        f32x4 c2 = f32x4_mul(f32x4_load(o + c + 8), a0), c3 = f32x4_mul(f32x4_load(o + c + 12), a0);
+        f32x4 c4 = f32x4_mul(f32x4_load(o + c + 16), a0), c5 = f32x4_mul(f32x4_load(o + c + 20), a0);
+        f32x4 c6 = f32x4_mul(f32x4_load(o + c + 24), a0), c7 = f32x4_mul(f32x4_load(o + c + 28), a0);
+        const float *vj = v + c;
+        for (const float *pj = p; pj < p_end; pj += 4, vj += ldv) {
+            f32x4 w = f32x4_splat(pj[0]);
+            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
+            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
+            c2 = f32x4_add(c2, f32x4_mul(w, f32x4_load(vj + 8)));
+            c3 = f32x4_add(c3, f32x4_mul(w, f32x4_load(vj + 12)));
+            c4 = f32x4_add(c4, f32x4_mul(w, f32x4_load(vj + 16)));
+            c5 = f32x4_add(c5, f32x4_mul(w, f32x4_load(vj + 20)));
+            c6 = f32x4_add(c6, f32x4_mul(w, f32x4_load(vj + 24)));
+            c7 = f32x4_add(c7, f32x4_mul(w, f32x4_load(vj + 28)));
+        }
+        f32x4_store(o + c, c0);
+        f32x4_store(o + c + 4, c1);
+        f32x4_store(o + c + 8, c2);
+        f32x4_store(o + c + 12, c3);
+        f32x4_store(o + c + 16, c4);
+        f32x4_store(o + c + 20, c5);
+        f32x4_store(o + c + 24, c6);
+        f32x4_store(o + c + 28, c7);
+    }
+    for (; c < padded_dim; c += 8) {
+        f32x4 c0 = f32x4_mul(f32x4_load(o + c), a0), c1 = f32x4_mul(f32x4_load(o + c + 4), a0);
+        const float *vj = v + c;
+        for (const float *pj = p; pj < p_end; pj += 4, vj += ldv) {
+            f32x4 w = f32x4_splat(pj[0]);
+            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
+            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
+        }
+        f32x4_store(o + c, c0);
+        f32x4_store(o + c + 4, c1);
+    }
+    (void)all;
+}
+
+// A group's two micro-kernels, picked by how many of its 4 rows are real, and called through
+// pointers as XNNPACK calls its micro-kernels. The pointers also keep each kernel a function of
+// its own: emcc -O3 (binaryen) inlines every function with a single call site, and in the one
+// huge function that results V8 runs short of registers and spills inside the inner loops
+// (measured 15-20% slower).
+typedef struct {
+    void (*scores)(const float *qt, const float *kt, int head_dim, int tiles, float *p);
+    void (*add_values)(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
+                       int all, const int *row_end);
+} group_kernels;
+
+static const group_kernels four_rows = {scores_4x8, add_values_4x8};
+// Decoding one token, or the last row when seq_q % 4 == 1: not 4x the work for one row.
+static const group_kernels one_row = {scores_1x8, add_values_1x8};
+
+// One group of 4 query rows (i0..i0+3; rows past seq_q are zero padding, their results dropped)
+// against the keys of the block starting at j0 that it sees: scores, mask, online softmax, P.V.
+// qt: [head_dim, 4] the group's rows; kt: the packed keys; v: key j at v + j * ldv.
+// p: [KEY_BLOCK, 4] scratch. o: [4, padded_dim], m, l: [4]: the group's state.
+// weights: NULL, or this head's [seq_q, seq_k].
+static void attend_group(const attention_dims *a, int i0, int j0, const float *qt, const float *kt, const float *v,
+                         size_t ldv, float *p, float *o, float *m, float *l, float *weights) {
+    int d = a->head_dim;
+    int end = visible_keys(a, i0 + 3) - j0;  // the group's last row sees the most
+    int count = end < KEY_BLOCK ? end : KEY_BLOCK;
+    int tiles = (count + 7) / 8;
+    const group_kernels *kernels = i0 + 1 == a->seq_q ? &one_row : &four_rows;
+    kernels->scores(qt, kt + (size_t)j0 * d, d, tiles, p);
+
+    // Row r sees the block's keys [0, row_end[r]); the rest of its tiles (the causal diagonal, and
+    // padding past seq_k) become -inf.
+    int row_end[4], all = count;
+    for (int r = 0; r < 4; r++) {
+        int e = visible_keys(a, i0 + r) - j0;
+        row_end[r] = e < 0 ? 0 : e < count ? e : count;
+        if (row_end[r] < all) all = row_end[r];
+        for (int j = row_end[r]; j < tiles * 8; j++) p[4 * j + r] = -INFINITY;
+        if (a->mask && i0 + r < a->seq_q) {
+            const uint8_t *row = a->mask + (i0 + r) * a->mask_q + j0 * a->mask_k;
+            for (int j = 0; j < row_end[r]; j++) {
+                if (!row[j * a->mask_k]) p[4 * j + r] = -INFINITY;
+            }
+        }
+    }
+    if (weights) {
+        // The raw scores (log2 units) wait in weights until the row's final max and sum are known.
+        int width = a->seq_k - j0 < tiles * 8 ? a->seq_k - j0 : tiles * 8;
+        for (int r = 0; r < 4 && i0 + r < a->seq_q; r++) {
+            float *w = weights + (size_t)(i0 + r) * a->seq_k + j0;
+            for (int j = 0; j < width; j++) w[j] = p[4 * j + r];
+        }
+    }
+
+    float alpha[4];
+    online_softmax_4(p, tiles * 8, m, l, alpha);
+    kernels->add_values(o, a->padded_dim, alpha, p, v + (size_t)j0 * ldv, ldv, all, row_end);
+}
+
+// Divides a finished row by its sum into out, and turns its raw scores in weights (if any) into
+// the softmax. o: [head_dim] (padded); m, l: the row's max and sum; dst: [head_dim];
+// w: NULL or the row's [seq_k] weights.
+static void finish_row(const attention_dims *a, int i, const float *o, float m, float l, float *dst, float *w) {
+    int d = a->head_dim;
+    int visible = visible_keys(a, i);
+    if (l == 0.0f) {
+        // No key visible, or only -inf scores: zeros, not 0/0.
+        memset(dst, 0, (size_t)d * sizeof(float));
+        if (w) memset(w, 0, (size_t)a->seq_k * sizeof(float));
+        return;
+    }
+    float inv = 1.0f / l;
+    f32x4 inv4 = f32x4_splat(inv);
+    int f = 0;
+    for (; f + 4 <= d; f += 4) f32x4_store(dst + f, f32x4_mul(f32x4_load(o + f), inv4));
+    for (; f < d; f++) dst[f] = o[f] * inv;
+    if (!w) return;
+    f32x4 shift = f32x4_splat(m);
+    int j = 0;
+    for (; j + 4 <= visible; j += 4) {
+        f32x4_store(w + j, f32x4_mul(f32x4_exp2(f32x4_sub(f32x4_load(w + j), shift)), inv4));
+    }
+    if (j < visible) {
+        // The last 1..3 visible weights, through a zero-padded vector.
+        float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        memcpy(tail, w + j, (size_t)(visible - j) * sizeof(float));
+        f32x4_store(tail, f32x4_mul(f32x4_exp2(f32x4_sub(f32x4_load(tail), shift)), inv4));
+        memcpy(w + j, tail, (size_t)(visible - j) * sizeof(float));
+    }
+    memset(w + visible, 0, (size_t)(a->seq_k - visible) * sizeof(float));
+}
+
+// Attention of one query head against its kv head.
+// qt: the packed queries; kt: the packed keys; v: key j at v + j * ldv.
+// out: row i at out + i * out_stride; weights: NULL or the head's [seq_q, seq_k].
+static void attend_head(const attention_dims *a, const float *qt, const float *kt, const float *v, size_t ldv,
+                        float *out, size_t out_stride, float *weights, attention_scratch *w) {
+    int pd = a->padded_dim;
+    for (int qb = 0; qb < a->seq_q; qb += QUERY_BLOCK) {
+        int rows = a->seq_q - qb < QUERY_BLOCK ? a->seq_q - qb : QUERY_BLOCK;
+        int groups = (rows + 3) / 4;
+        for (int r = 0; r < 4 * groups; r++) {
+            w->m[r] = -INFINITY;
+            w->l[r] = 0.0f;
+        }
+        memset(w->o, 0, (size_t)4 * groups * pd * sizeof(float));
+        // Key blocks outside, groups inside: a block of kt and v is reused by every group while in
+        // cache. A group skips the blocks it cannot see (above the causal diagonal).
+        int block_end = visible_keys(a, qb + rows - 1);
+        for (int j0 = 0; j0 < block_end; j0 += KEY_BLOCK) {
+            for (int g = 0; g < groups; g++) {
+                int i0 = qb + 4 * g;
+                if (visible_keys(a, i0 + 3) <= j0) continue;
+                attend_group(a, i0, j0, qt + (size_t)i0 * a->head_dim, kt, v, ldv, w->p, w->o + (size_t)4 * g * pd,
+                             w->m + 4 * g, w->l + 4 * g, weights);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            int i = qb + r;
+            finish_row(a, i, w->o + (size_t)r * pd, w->m[r], w->l[r], out + i * out_stride,
+                       weights ? weights + (size_t)i * a->seq_k : NULL);
+        }
+    }
+}
+
+// The most floats one array may hold: its bytes must fit in size_t.
+#define MAX_FLOATS ((uint64_t)(SIZE_MAX / sizeof(float)))
+
+// a * b * c * d <= MAX_FLOATS; factors >= 0. Divides instead of multiplying: the product of four
+// int sizes can wrap even uint64.
+static int fits(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    if (a == 0 || b == 0 || c == 0 || d == 0) return 1;
+    return a <= MAX_FLOATS / b && a * b <= MAX_FLOATS / c && a * b * c <= MAX_FLOATS / d;
+}
+
+int rope_attention_forward(const float *q, const float *k, const float *v, float *out, float *weights,
+                           int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
+                           int layout, int causal, float scale, rope_embedding *rope, int offset) {
+    return rope_attention_forward_masked(q, k, v, out, weights, batch, heads, kv_heads, seq_q, seq_k, head_dim,
+                                         layout, causal, scale, rope, offset, NULL);
+}
+
+int rope_attention_forward_masked(const float *q, const float *k, const float *v, float *out, float *weights,
+                                  int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
+                                  int layout, int causal, float scale, rope_embedding *rope, int offset,
+                                  const attention_mask *mask) {
+    if (!q || !k || !v || !out) return ROPE_ERR_NULL;
+    if (mask && !mask->data) return ROPE_ERR_NULL;
+    if (mask && (mask->stride_b < 0 || mask->stride_h < 0 || mask->stride_q < 0 || mask->stride_k < 0)) {
+        return ROPE_ERR_SHAPE;
+    }
+    if (batch < 1 || heads < 1 || kv_heads < 1 || head_dim < 1 || seq_q < 0 || seq_k < 0) return ROPE_ERR_SHAPE;
+    // Sizes rounded up to a multiple of 8 (panels, chunks) must still be ints.
+    if (head_dim > INT32_MAX - 7 || seq_q > INT32_MAX - 7 || seq_k > INT32_MAX - 7) return ROPE_ERR_SHAPE;
+    if (heads % kv_heads != 0) return ROPE_ERR_HEADS;
+    if (layout < ROPE_LAYOUT_SBHD || layout > ROPE_LAYOUT_BHSD) return ROPE_ERR_LAYOUT;
+    float q_factor = (float)(scale * LOG2E);
+    if (!isfinite(q_factor)) return ROPE_ERR_SCALE;
+    if (rope && rope->dim > head_dim) return ROPE_ERR_DIM;
+    // Every tensor, and the scratch below (its sizes bounded by the same for all), must be addressable.
+    uint64_t padded_dim = ((uint64_t)head_dim + 7) / 8 * 8;
+    uint64_t q_rows = ((uint64_t)seq_q + 3) / 4 * 4, k_rows = ((uint64_t)seq_k + 7) / 8 * 8;
+    if (!fits(batch, heads, seq_q, head_dim) || !fits(batch, kv_heads, seq_k, head_dim) ||
+        (weights && !fits(batch, heads, seq_q, seq_k)) ||
+        !fits(2 * q_rows + 3 * k_rows + QUERY_BLOCK + 2 + 4 * KEY_BLOCK, padded_dim, 1, 1)) {
+        return ROPE_ERR_SHAPE;
+    }
+    // RoPE positions: k at offset .. offset + seq_k - 1, q from offset + seq_k - seq_q.
+    int64_t q_position = (int64_t)offset + seq_k - seq_q;
+    if (rope && seq_q > 0 && seq_k > 0 && (q_position < INT32_MIN || (int64_t)offset + seq_k - 1 > INT32_MAX)) {
+        return ROPE_ERR_POSITIONS;
+    }
+    if (seq_q == 0) return ROPE_OK;
+
+    attention_dims a = {seq_q, seq_k, head_dim, (int)padded_dim, causal != 0, NULL, 0, 0};
+    if (mask) {
+        a.mask_q = mask->stride_q;
+        a.mask_k = mask->stride_k;
+    }
+    if (seq_k == 0) {
+        // No keys: every row sees nothing.
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                size_t base, stride;
+                head_rows(layout, batch, heads, seq_q, head_dim, b, h, &base, &stride);
+                for (int i = 0; i < seq_q; i++) memset(out + base + i * stride, 0, (size_t)head_dim * sizeof(float));
+            }
+        }
+        return ROPE_OK;
+    }
+
+    // One allocation for all scratch.
+    size_t qt_floats = (size_t)q_rows * head_dim;
+    size_t kt_floats = (size_t)k_rows * head_dim;
+    size_t rows_floats = rope ? (size_t)(seq_q > seq_k ? seq_q : seq_k) * head_dim : 0;
+    size_t v_floats = head_dim % 8 ? (size_t)seq_k * padded_dim : 0;
+    size_t o_floats = (size_t)QUERY_BLOCK * padded_dim;
+    size_t total = qt_floats + kt_floats + rows_floats + v_floats + o_floats + 4 * KEY_BLOCK + 2 * QUERY_BLOCK;
+    float *block = malloc(total * sizeof(float));
+    if (!block) return ROPE_ERR_NOMEM;
+    attention_scratch w;
+    w.qt = block;
+    w.kt = w.qt + qt_floats;
+    w.rows = rope ? w.kt + kt_floats : NULL;
+    w.v = head_dim % 8 ? w.kt + kt_floats + rows_floats : NULL;
+    w.o = w.kt + kt_floats + rows_floats + v_floats;
+    w.p = w.o + o_floats;
+    w.m = w.p + 4 * KEY_BLOCK;
+    w.l = w.m + QUERY_BLOCK;
+    // Pad rows of the last query group stay 0 (finite scores, dropped results).
+    memset(w.qt, 0, qt_floats * sizeof(float));
+
+    int status = ROPE_OK;
+    int group_size = heads / kv_heads;
+    for (int b = 0; b < batch && status == ROPE_OK; b++) {
+        for (int kvh = 0; kvh < kv_heads && status == ROPE_OK; kvh++) {
+            // Keys: rotated once for all the query heads that share them, then packed.
+            size_t base, stride;
+            head_rows(layout, batch, kv_heads, seq_k, head_dim, b, kvh, &base, &stride);
+            const float *keys = k + base;
+            size_t ldk = stride;
+            if (rope) {
+                for (int j = 0; j < seq_k; j++) {
+                    memcpy(w.rows + (size_t)j * head_dim, keys + j * stride, (size_t)head_dim * sizeof(float));
+                }
+                status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, seq_k, head_dim, offset, NULL, 0, 0);
+                if (status != ROPE_OK) break;
+                keys = w.rows;
+                ldk = (size_t)head_dim;
+            }
+            pack_keys(keys, ldk, seq_k, head_dim, w.kt);
+
+            // Values: read in place when rows are whole chunks of 8, else copied with zero padding.
+            const float *values = v + base;
+            size_t ldv = stride;
+            if (w.v) {
+                for (int j = 0; j < seq_k; j++) {
+                    float *row = w.v + (size_t)j * padded_dim;
+                    memcpy(row, values + j * stride, (size_t)head_dim * sizeof(float));
+                    memset(row + head_dim, 0, (size_t)(padded_dim - head_dim) * sizeof(float));
+                }
+                values = w.v;
+                ldv = (size_t)padded_dim;
+            }
+
+            for (int h = kvh * group_size; h < (kvh + 1) * group_size; h++) {
+                // Queries: rotated at their positions (one rope_apply for the head, so that scalings
+                // that depend on the longest position see the same one as for k), scaled into log2
+                // units, packed.
+                size_t q_base, q_stride;
+                head_rows(layout, batch, heads, seq_q, head_dim, b, h, &q_base, &q_stride);
+                const float *queries = q + q_base;
+                size_t ldq = q_stride;
+                if (rope) {
+                    for (int i = 0; i < seq_q; i++) {
+                        memcpy(w.rows + (size_t)i * head_dim, queries + i * q_stride, (size_t)head_dim * sizeof(float));
+                    }
+                    status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, seq_q, head_dim, (int)q_position,
+                                        NULL, 0, 0);
+                    if (status != ROPE_OK) break;
+                    queries = w.rows;
+                    ldq = (size_t)head_dim;
+                }
+                pack_queries(queries, ldq, seq_q, head_dim, q_factor, w.qt);
+
+                if (mask) a.mask = mask->data + b * mask->stride_b + h * mask->stride_h;
+                float *head_weights = weights ? weights + ((size_t)b * heads + h) * seq_q * seq_k : NULL;
+                attend_head(&a, w.qt, w.kt, values, ldv, out + q_base, q_stride, head_weights, &w);
+            }
+        }
+    }
+    free(block);
+    return status;
+}

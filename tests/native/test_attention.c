@@ -1,0 +1,730 @@
+// test_attention.c: rope_attention_forward against a float64 reference written here, and
+// f32x4_exp2 against exp2.
+//
+//   cc -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+//      -Ic c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_table.c c/attention.c
+//      tests/native/test_attention.c -lm -o build/test_attention && build/test_attention
+// and without sanitizers under valgrind.
+//
+// Run from the repository root: the rope_sdpa cases are read from ../shared/reference (skipped,
+// with a note, when absent). Prints each failure, then "N passed, M failed"; exits non-zero on any
+// failure.
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "rope.h"
+#include "rope_errors.h"
+#include "simd.h"
+
+// ----------------------------------------------------------------------------
+// the one assert: counts, and on failure prints where, what and the current case
+
+static int passed = 0, failed = 0;
+static char context[256];  // the case being tested, printed with a failure
+
+static void check(int ok, const char *what, int line) {
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        printf("FAIL line %d: %s  [%s]\n", line, what, context);
+    }
+}
+#define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
+
+// Max abs error relative to the largest magnitude of the float64 truth: float32 scores, 2^x to
+// 2 ulp and sums over up to 257 keys stay well inside.
+#define TOLERANCE 1e-5
+#define BASE 10000.0
+
+// ----------------------------------------------------------------------------
+// a case, its tensors, and the float64 reference
+
+typedef struct {
+    int batch, heads, kv_heads, seq_q, seq_k, head_dim;
+    int layout, causal;
+    float scale;
+    int rope_dim;  // 0: no RoPE
+    int pairing;
+    int offset;
+} attention_case;
+
+static const char *layout_name(int layout) {
+    return layout == ROPE_LAYOUT_SBHD ? "sbhd" : layout == ROPE_LAYOUT_BSHD ? "bshd" : "bhsd";
+}
+
+static void describe(const attention_case *c, const char *what) {
+    snprintf(context, sizeof(context), "%s: b%d h%d kv%d sq%d sk%d d%d %s%s scale %g rope %d%s offset %d", what,
+             c->batch, c->heads, c->kv_heads, c->seq_q, c->seq_k, c->head_dim, layout_name(c->layout),
+             c->causal ? " causal" : "", c->scale, c->rope_dim,
+             c->rope_dim ? (c->pairing == ROPE_PAIRING_HALF ? " half" : " interleaved") : "", c->offset);
+}
+
+// The float index of head vector (b, h, s) of a [batch, nh, seq, head_dim] tensor in `layout`.
+static size_t vector_at(int layout, int batch, int nh, int seq, int head_dim, int b, int h, int s) {
+    size_t v;
+    if (layout == ROPE_LAYOUT_SBHD) {
+        v = ((size_t)s * batch + b) * nh + h;
+    } else if (layout == ROPE_LAYOUT_BSHD) {
+        v = ((size_t)b * seq + s) * nh + h;
+    } else {
+        v = ((size_t)b * nh + h) * seq + s;
+    }
+    return v * head_dim;
+}
+
+static size_t q_floats(const attention_case *c) { return (size_t)c->batch * c->heads * c->seq_q * c->head_dim; }
+static size_t kv_floats(const attention_case *c) { return (size_t)c->batch * c->kv_heads * c->seq_k * c->head_dim; }
+static size_t weight_floats(const attention_case *c) { return (size_t)c->batch * c->heads * c->seq_q * c->seq_k; }
+
+// Keys [0, visible) are what query i sees.
+static int visible_keys(const attention_case *c, int i) {
+    if (!c->causal) return c->seq_k;
+    int end = i + c->seq_k - c->seq_q + 1;
+    return end < 0 ? 0 : end > c->seq_k ? c->seq_k : end;
+}
+
+// x: [head_dim] rotated in place by position p with the textbook formula (default frequencies).
+static void reference_rope(const attention_case *c, double *x, double p) {
+    int half = c->rope_dim / 2;
+    for (int i = 0; i < half; i++) {
+        int a = c->pairing == ROPE_PAIRING_HALF ? i : 2 * i;
+        int b = c->pairing == ROPE_PAIRING_HALF ? i + half : 2 * i + 1;
+        double angle = p / pow(BASE, (double)(2 * i) / c->rope_dim);
+        double x1 = x[a], x2 = x[b];
+        x[a] = x1 * cos(angle) - x2 * sin(angle);
+        x[b] = x2 * cos(angle) + x1 * sin(angle);
+    }
+}
+
+// out: like q, weights: [batch, heads, seq_q, seq_k] (may be NULL), in float64. Keys a query
+// cannot see are left out of its sums entirely; a row that sees none is 0.
+static void reference_attention(const attention_case *c, const float *q, const float *k, const float *v, double *out,
+                                double *weights) {
+    int d = c->head_dim;
+    double *qi = malloc((size_t)d * sizeof(double));
+    double *keys = malloc((size_t)c->seq_k * d * sizeof(double));
+    double *scores = malloc((size_t)(c->seq_k > 0 ? c->seq_k : 1) * sizeof(double));
+    for (int b = 0; b < c->batch; b++) {
+        for (int h = 0; h < c->heads; h++) {
+            int kvh = h / (c->heads / c->kv_heads);
+            for (int j = 0; j < c->seq_k; j++) {
+                const float *kj = k + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, d, b, kvh, j);
+                for (int f = 0; f < d; f++) keys[(size_t)j * d + f] = kj[f];
+                if (c->rope_dim) reference_rope(c, keys + (size_t)j * d, (double)c->offset + j);
+            }
+            for (int i = 0; i < c->seq_q; i++) {
+                const float *src = q + vector_at(c->layout, c->batch, c->heads, c->seq_q, d, b, h, i);
+                for (int f = 0; f < d; f++) qi[f] = src[f];
+                if (c->rope_dim) reference_rope(c, qi, (double)c->offset + c->seq_k - c->seq_q + i);
+                int visible = visible_keys(c, i);
+                double max = -INFINITY, sum = 0;
+                for (int j = 0; j < visible; j++) {
+                    double dot = 0;
+                    for (int f = 0; f < d; f++) dot += qi[f] * keys[(size_t)j * d + f];
+                    scores[j] = (double)c->scale * dot;
+                    if (scores[j] > max) max = scores[j];  // skips NaN; exp(NaN - max) is NaN below
+                }
+                for (int j = 0; j < visible; j++) {
+                    scores[j] = exp(scores[j] - max);
+                    sum += scores[j];
+                }
+                double *o = out + vector_at(c->layout, c->batch, c->heads, c->seq_q, d, b, h, i);
+                for (int f = 0; f < d; f++) o[f] = 0;
+                for (int j = 0; j < visible; j++) {
+                    const float *vj = v + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, d, b, kvh, j);
+                    for (int f = 0; f < d; f++) o[f] += scores[j] / sum * vj[f];
+                }
+                if (weights) {
+                    double *w = weights + (((size_t)b * c->heads + h) * c->seq_q + i) * c->seq_k;
+                    for (int j = 0; j < c->seq_k; j++) w[j] = j < visible ? scores[j] / sum : 0;
+                }
+            }
+        }
+    }
+    free(qi);
+    free(keys);
+    free(scores);
+}
+
+static uint32_t rng_state = 12345;
+static float random_float(void) {  // xorshift32, uniform in [-1, 1)
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return (float)((rng_state >> 8) * (2.0 / 16777216.0) - 1.0);
+}
+
+// n floats uniform in [-amplitude, amplitude)
+static float *random_tensor(size_t n, float amplitude) {
+    float *t = malloc((n > 0 ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) t[i] = amplitude * random_float();
+    return t;
+}
+
+static float *copy_of(const float *x, size_t n) {
+    float *y = malloc((n > 0 ? n : 1) * sizeof(float));
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
+// max |got - ref| / max |ref|; INFINITY when NaN or infinities are not in the same places.
+static double relative_error(const float *got, const double *ref, size_t n) {
+    double err = 0, mag = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(got[i]) != isnan(ref[i]) || isinf(got[i]) != isinf(ref[i])) return INFINITY;
+        if (!isfinite(ref[i])) continue;
+        if (fabs(got[i] - ref[i]) > err) err = fabs(got[i] - ref[i]);
+        if (fabs(ref[i]) > mag) mag = fabs(ref[i]);
+    }
+    return err / mag;
+}
+
+static int call_forward(const attention_case *c, const float *q, const float *k, const float *v, float *out,
+                        float *weights, rope_embedding *rope) {
+    return rope_attention_forward(q, k, v, out, weights, c->batch, c->heads, c->kv_heads, c->seq_q, c->seq_k,
+                                  c->head_dim, c->layout, c->causal, c->scale, rope, c->offset);
+}
+
+// The tensors of one run: inputs, the kernel's output and weights, the reference's.
+typedef struct {
+    float *q, *k, *v;
+    float *out, *weights;
+    double *ref_out, *ref_weights;
+    int status;
+} attention_run;
+
+// Runs c (with weights) on q, k, v (random when NULL is passed; the run owns copies) and the
+// reference. amplitude: of the random inputs.
+static attention_run run_case(const attention_case *c, const float *q, const float *k, const float *v, float amplitude) {
+    attention_run run;
+    run.q = q ? copy_of(q, q_floats(c)) : random_tensor(q_floats(c), amplitude);
+    run.k = k ? copy_of(k, kv_floats(c)) : random_tensor(kv_floats(c), amplitude);
+    run.v = v ? copy_of(v, kv_floats(c)) : random_tensor(kv_floats(c), 1.0f);
+    run.out = random_tensor(q_floats(c), 1.0f);  // garbage the kernel must overwrite
+    run.weights = random_tensor(weight_floats(c), 1.0f);
+    run.ref_out = malloc((q_floats(c) > 0 ? q_floats(c) : 1) * sizeof(double));
+    run.ref_weights = malloc((weight_floats(c) > 0 ? weight_floats(c) : 1) * sizeof(double));
+    rope_embedding *rope = c->rope_dim ? rope_create(c->rope_dim, BASE, c->pairing) : NULL;
+    run.status = call_forward(c, run.q, run.k, run.v, run.out, run.weights, rope);
+    rope_destroy(rope);
+    reference_attention(c, run.q, run.k, run.v, run.ref_out, run.ref_weights);
+    return run;
+}
+
+static void free_run(attention_run *run) {
+    free(run->q);
+    free(run->k);
+    free(run->v);
+    free(run->out);
+    free(run->weights);
+    free(run->ref_out);
+    free(run->ref_weights);
+}
+
+// Every row of weights sums to 1 (or is all 0 when it sees no key), and masked weights are 0.
+static int weights_are_softmax(const attention_case *c, const float *weights) {
+    for (int bh = 0; bh < c->batch * c->heads; bh++) {
+        for (int i = 0; i < c->seq_q; i++) {
+            const float *w = weights + ((size_t)bh * c->seq_q + i) * c->seq_k;
+            int visible = visible_keys(c, i);
+            double sum = 0;
+            for (int j = 0; j < c->seq_k; j++) {
+                if (j >= visible && w[j] != 0.0f) return 0;
+                sum += w[j];
+            }
+            if (fabs(sum - (visible > 0 ? 1.0 : 0.0)) > 1e-5) return 0;
+        }
+    }
+    return 1;
+}
+
+// Rows that see no key are exactly 0.
+static int masked_rows_zero(const attention_case *c, const float *out) {
+    for (int b = 0; b < c->batch; b++) {
+        for (int h = 0; h < c->heads; h++) {
+            for (int i = 0; i < c->seq_q; i++) {
+                if (visible_keys(c, i) > 0) continue;
+                const float *o = out + vector_at(c->layout, c->batch, c->heads, c->seq_q, c->head_dim, b, h, i);
+                for (int f = 0; f < c->head_dim; f++) {
+                    if (o[f] != 0.0f) return 0;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+// The whole check of one random case: status, output and weights against the reference, softmax
+// rows, zero rows, and (smaller cases) inputs untouched, the same output without weights and in
+// place.
+static void check_case(const attention_case *c, const char *what) {
+    describe(c, what);
+    attention_run run = run_case(c, NULL, NULL, NULL, 1.0f);
+    CHECK(run.status == ROPE_OK);
+    CHECK(relative_error(run.out, run.ref_out, q_floats(c)) < TOLERANCE);
+    CHECK(relative_error(run.weights, run.ref_weights, weight_floats(c)) < TOLERANCE);
+    CHECK(weights_are_softmax(c, run.weights));
+    CHECK(masked_rows_zero(c, run.out));
+
+    // Inputs untouched (RoPE works on copies); without weights, and in place, the output is
+    // bit-identical. (Two more runs: only for the smaller cases, to keep valgrind runs short.)
+    if ((double)c->seq_q * c->seq_k * c->head_dim > 1e6) {
+        free_run(&run);
+        return;
+    }
+    float *q = copy_of(run.q, q_floats(c)), *k = copy_of(run.k, kv_floats(c)), *v = copy_of(run.v, kv_floats(c));
+    float *out = random_tensor(q_floats(c), 1.0f);
+    rope_embedding *rope = c->rope_dim ? rope_create(c->rope_dim, BASE, c->pairing) : NULL;
+    CHECK(call_forward(c, q, k, v, out, NULL, rope) == ROPE_OK);
+    CHECK(memcmp(out, run.out, q_floats(c) * sizeof(float)) == 0);
+    CHECK(memcmp(q, run.q, q_floats(c) * sizeof(float)) == 0);
+    CHECK(memcmp(k, run.k, kv_floats(c) * sizeof(float)) == 0);
+    CHECK(memcmp(v, run.v, kv_floats(c) * sizeof(float)) == 0);
+    // In place: out is q.
+    CHECK(call_forward(c, q, k, v, q, NULL, rope) == ROPE_OK);
+    CHECK(memcmp(q, run.out, q_floats(c) * sizeof(float)) == 0);
+    rope_destroy(rope);
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+    free_run(&run);
+}
+
+// ----------------------------------------------------------------------------
+// tests
+
+// Error of y = 2^x in ulps of the float nearest the truth; below 2^-126 in units of the smallest
+// denormal, and x < -126.5 must give exactly 0 (the documented flush).
+static double exp2_error(float x, float y) {
+    double exact = exp2((double)x);
+    if (exact >= 0x1p-126) {
+        int e;
+        frexp(exact, &e);  // exact in [2^(e-1), 2^e): one ulp there is 2^(e-24)
+        return fabs(y - exact) / ldexp(1.0, e - 24);
+    }
+    if (x < -126.5f) return y == 0.0f ? 0.0 : INFINITY;
+    return fabs(y - exact) / 0x1p-149;
+}
+
+// f32x4_exp2 within 2 ulp over [-127, 0] (every 1009th float: an exhaustive run of every float
+// in [-127, 127.5) found 1.23 ulp at worst), exact at integers, and the special values.
+static void test_exp2(void) {
+    snprintf(context, sizeof(context), "f32x4_exp2");
+    double worst = 0;
+    float worst_x = 0;
+    uint32_t last = 0xC2FE0000u;  // -127.0f; the floats from -0 to it are the bits 0x80000000..last
+    for (uint32_t bits = 0x80000000u; bits <= last - 3; bits += 1009) {
+        float x[4], y[4];
+        uint32_t lanes[4] = {bits, bits + 1, bits + 2, bits + 3};
+        memcpy(x, lanes, sizeof(x));
+        f32x4_store(y, f32x4_exp2(f32x4_load(x)));
+        for (int lane = 0; lane < 4; lane++) {
+            double err = exp2_error(x[lane], y[lane]);
+            if (err > worst) {
+                worst = err;
+                worst_x = x[lane];
+            }
+        }
+    }
+    printf("f32x4_exp2: worst error %.3f ulp (at x = %.9g)\n", worst, worst_x);
+    CHECK(worst <= 2.0);
+
+    float special[4] = {-INFINITY, NAN, INFINITY, 0.0f};
+    float y[4];
+    f32x4_store(y, f32x4_exp2(f32x4_load(special)));
+    CHECK(y[0] == 0.0f);
+    CHECK(isnan(y[1]));
+    CHECK(isinf(y[2]) && y[2] > 0);
+    CHECK(y[3] == 1.0f);
+    float integers[4] = {-1.0f, -10.0f, -126.0f, 5.0f};
+    f32x4_store(y, f32x4_exp2(f32x4_load(integers)));
+    CHECK(y[0] == 0.5f && y[1] == 0x1p-10f && y[2] == 0x1p-126f && y[3] == 32.0f);
+    float huge[4] = {-1000.0f, -200.0f, 200.0f, 127.0f};
+    f32x4_store(y, f32x4_exp2(f32x4_load(huge)));
+    CHECK(y[0] == 0.0f && y[1] == 0.0f && isinf(y[2]) && y[3] == 0x1p127f);
+}
+
+// Every layout, causal and not, square sequences across the tile sizes (8 keys, 4 rows, 16-row
+// query blocks, 128-key blocks), head_dims multiple of 8 and not.
+static void test_square(void) {
+    int seqs[] = {1, 7, 33, 257};
+    int dims[] = {8, 24, 40, 64, 128, 256};
+    for (int s = 0; s < 4; s++) {
+        for (int dd = 0; dd < 6; dd++) {
+            for (int layout = 0; layout < 3; layout++) {
+                for (int causal = 0; causal < 2; causal++) {
+                    int seq = seqs[s], d = dims[dd];
+                    // Smaller batch x heads for the long, wide cases: the reference is O(seq^2 d).
+                    int bh = seq * seq * d > 100000 ? 1 : 2;
+                    attention_case c = {bh, bh, bh, seq, seq, d, layout, causal, 1.0f / sqrtf((float)d), 0, 0, 0};
+                    check_case(&c, "square");
+                }
+            }
+        }
+    }
+    // head_dim not a multiple of 8 (padded copies of v) nor of 4, and the block edges.
+    int odd_dims[] = {1, 2, 3, 5, 12, 20, 36};
+    for (int dd = 0; dd < 7; dd++) {
+        for (int layout = 0; layout < 3; layout++) {
+            attention_case c = {2, 2, 2, 19, 19, odd_dims[dd], layout, 1, 0.5f, 0, 0, 0};
+            check_case(&c, "odd head_dim");
+        }
+    }
+    int edges[] = {4, 8, 15, 16, 17, 63, 64, 65, 128, 129};
+    for (int e = 0; e < 10; e++) {
+        for (int causal = 0; causal < 2; causal++) {
+            attention_case c = {1, 2, 2, edges[e], edges[e], 16, ROPE_LAYOUT_BSHD, causal, 0.25f, 0, 0, 0};
+            check_case(&c, "block edges");
+        }
+    }
+}
+
+// seq_q < seq_k (decoding against a cache) and seq_q > seq_k (causal: the first rows see nothing).
+static void test_rectangular(void) {
+    int shapes[][2] = {{1, 1}, {1, 7}, {1, 257}, {7, 33}, {5, 70}, {33, 257}, {17, 100},
+                       {33, 7}, {7, 1}, {20, 3}, {70, 65}, {3, 2}};
+    for (int s = 0; s < 12; s++) {
+        for (int layout = 0; layout < 3; layout++) {
+            for (int causal = 0; causal < 2; causal++) {
+                attention_case c = {2, 2, 2, shapes[s][0], shapes[s][1], 24, layout, causal, 0.2f, 0, 0, 0};
+                check_case(&c, "rectangular");
+            }
+        }
+    }
+}
+
+// Grouped-query and multi-query attention.
+static void test_grouped(void) {
+    int kv[] = {2, 1, 4};
+    for (int g = 0; g < 3; g++) {
+        for (int layout = 0; layout < 3; layout++) {
+            attention_case c = {2, 8, kv[g], 13, 21, 16, layout, 1, 0.25f, 0, 0, 0};
+            check_case(&c, "grouped");
+            c.causal = 0;
+            c.seq_q = 1;
+            check_case(&c, "grouped decode");
+        }
+    }
+}
+
+// RoPE inside the kernel against rotating q and k first with the formula: both pairings, full and
+// partial rotary dims, offsets, decoding, seq_q > seq_k, grouped heads.
+static void test_rope(void) {
+    for (int pairing = 0; pairing < 2; pairing++) {
+        for (int layout = 0; layout < 3; layout++) {
+            attention_case c = {2, 4, 2, 33, 33, 64, layout, 1, 0.125f, 64, pairing, 0};
+            check_case(&c, "rope full");
+            c.rope_dim = 32;  // the seed's rope_percentage 0.5
+            check_case(&c, "rope partial");
+            c.head_dim = 40;
+            c.rope_dim = 16;
+            c.offset = 100;
+            check_case(&c, "rope partial, offset");
+            c.seq_q = 3;
+            c.seq_k = 70;
+            check_case(&c, "rope decode");
+            c.seq_q = 1;
+            c.offset = 4000;
+            check_case(&c, "rope decode one");
+            c.seq_q = 40;
+            c.seq_k = 30;
+            c.offset = 5;
+            check_case(&c, "rope seq_q > seq_k");
+            c.causal = 0;
+            c.head_dim = 6;
+            c.rope_dim = 6;
+            check_case(&c, "rope non-causal, odd head_dim");
+        }
+    }
+}
+
+// Scale 0 gives the mean of the visible values; scale 20 makes scores differ by up to ~150
+// (nats), so most 2^x underflow to 0 and rows are nearly one-hot. (The error of float32 scores
+// grows with their size, about |score| * 2^-24 each: much larger scales leave 1e-5.)
+static void test_scales(void) {
+    attention_case c = {1, 2, 2, 33, 33, 16, ROPE_LAYOUT_BHSD, 1, 0.0f, 0, 0, 0};
+    check_case(&c, "scale 0");
+    c.scale = 20.0f;
+    check_case(&c, "scale 20");
+    c.scale = -3.0f;
+    check_case(&c, "scale -3");
+    c.causal = 0;
+    c.scale = 20.0f;
+    check_case(&c, "scale 20, non-causal");
+}
+
+// Running the queries one at a time (seq_q 1, keys 0..t) reproduces the rows of the full causal
+// attention bit for bit: KV-cache decoding gives exactly what the prefill gives (150 tokens: across
+// key blocks; with RoPE and grouped heads, and with head_dim 64, whose one-row kernels take 4
+// panels and 32 columns at a time).
+static void test_decode_consistency(void) {
+    attention_case configs[] = {{2, 4, 2, 150, 150, 24, 0, 1, 0.2f, 16, ROPE_PAIRING_HALF, 3},
+                                {1, 2, 2, 150, 150, 64, 0, 1, 0.125f, 0, 0, 0}};
+    for (int run = 0; run < 6; run++) {  // each config in each layout
+        attention_case full = configs[run / 3];
+        full.layout = run % 3;
+        describe(&full, "decode consistency");
+        size_t nq = q_floats(&full), nkv = kv_floats(&full);
+        float *q = random_tensor(nq, 1.0f), *k = random_tensor(nkv, 1.0f), *v = random_tensor(nkv, 1.0f);
+        float *out = malloc(nq * sizeof(float));
+        rope_embedding *rope = rope_create(full.rope_dim, BASE, full.pairing);
+        CHECK(call_forward(&full, q, k, v, out, NULL, rope) == ROPE_OK);
+        int d = full.head_dim, ok = 1;
+        double worst = 0;
+        // One step: [batch, heads, 1, d] and keys [batch, kv_heads, t + 1, d] in the same layout.
+        attention_case step = full;
+        step.seq_q = 1;
+        float *q1 = malloc((size_t)full.batch * full.heads * d * sizeof(float));
+        float *k1 = malloc(nkv * sizeof(float)), *v1 = malloc(nkv * sizeof(float));
+        float *o1 = malloc((size_t)full.batch * full.heads * d * sizeof(float));
+        for (int t = 0; t < full.seq_q; t++) {
+            step.seq_k = t + 1;
+            for (int b = 0; b < full.batch; b++) {
+                for (int h = 0; h < full.heads; h++) {
+                    memcpy(q1 + vector_at(full.layout, full.batch, full.heads, 1, d, b, h, 0),
+                           q + vector_at(full.layout, full.batch, full.heads, full.seq_q, d, b, h, t), (size_t)d * sizeof(float));
+                }
+                for (int h = 0; h < full.kv_heads; h++) {
+                    for (int j = 0; j <= t; j++) {
+                        size_t to = vector_at(full.layout, full.batch, full.kv_heads, t + 1, d, b, h, j);
+                        size_t from = vector_at(full.layout, full.batch, full.kv_heads, full.seq_k, d, b, h, j);
+                        memcpy(k1 + to, k + from, (size_t)d * sizeof(float));
+                        memcpy(v1 + to, v + from, (size_t)d * sizeof(float));
+                    }
+                }
+            }
+            if (call_forward(&step, q1, k1, v1, o1, NULL, rope) != ROPE_OK) ok = 0;
+            for (int b = 0; b < full.batch; b++) {
+                for (int h = 0; h < full.heads; h++) {
+                    const float *want = out + vector_at(full.layout, full.batch, full.heads, full.seq_q, d, b, h, t);
+                    const float *got = o1 + vector_at(full.layout, full.batch, full.heads, 1, d, b, h, 0);
+                    for (int f = 0; f < d; f++) {
+                        if (fabs(got[f] - want[f]) > worst) worst = fabs(got[f] - want[f]);
+                    }
+                }
+            }
+        }
+        CHECK(ok);
+        CHECK(worst == 0.0);  // bit for bit: the same sums in the same order
+        rope_destroy(rope);
+        free(q);
+        free(k);
+        free(v);
+        free(out);
+        free(q1);
+        free(k1);
+        free(v1);
+        free(o1);
+    }
+}
+
+// Puts value at element f of vector (b, h, s) of a tensor of c's layout.
+static void poke(const attention_case *c, float *x, int nh, int seq, int b, int h, int s, int f, float value) {
+    x[vector_at(c->layout, c->batch, nh, seq, c->head_dim, b, h, s) + f] = value;
+}
+
+// NaN and Inf reach exactly the outputs that depend on them (same NaN/Inf places as the float64
+// reference, which leaves masked keys out): a NaN in q makes its row NaN; in k, the rows that see
+// that key; in v, one column of the rows that see it, near the causal diagonal too (inside a
+// group of 4 rows, the rows that cannot see the key must stay finite); +inf in q: rows NaN.
+static void test_nan_inf(void) {
+    for (int layout = 0; layout < 3; layout++) {
+        attention_case c = {1, 2, 1, 21, 21, 16, layout, 1, 0.25f, 0, 0, 0};
+        size_t nq = q_floats(&c), nkv = kv_floats(&c);
+        float *q = random_tensor(nq, 1.0f), *k = random_tensor(nkv, 1.0f), *v = random_tensor(nkv, 1.0f);
+        struct {
+            const char *what;
+            int tensor;  // 0 q, 1 k, 2 v
+            int h, s, f;
+            float value;
+            int causal;
+        } pokes[] = {
+            {"NaN in q", 0, 1, 6, 3, NAN, 1},        {"NaN in k", 1, 0, 9, 0, NAN, 1},
+            {"NaN in k, non-causal", 1, 0, 20, 5, NAN, 0}, {"NaN in v", 2, 0, 13, 2, NAN, 1},
+            {"NaN in v, last key", 2, 0, 20, 7, NAN, 1}, {"inf in v", 2, 0, 5, 1, INFINITY, 1},
+            {"+inf in q", 0, 0, 10, 4, INFINITY, 1},  {"-inf in k", 1, 0, 3, 2, -INFINITY, 1},
+        };
+        for (size_t p = 0; p < sizeof(pokes) / sizeof(pokes[0]); p++) {
+            c.causal = pokes[p].causal;
+            float *target = pokes[p].tensor == 0 ? q : pokes[p].tensor == 1 ? k : v;
+            int nh = pokes[p].tensor == 0 ? c.heads : c.kv_heads;
+            float saved = target[vector_at(c.layout, c.batch, nh, c.seq_q, c.head_dim, 0, pokes[p].h, pokes[p].s) + pokes[p].f];
+            poke(&c, target, nh, c.seq_q, 0, pokes[p].h, pokes[p].s, pokes[p].f, pokes[p].value);
+            describe(&c, pokes[p].what);
+            attention_run run = run_case(&c, q, k, v, 1.0f);
+            CHECK(run.status == ROPE_OK);
+            // relative_error demands the same NaN/Inf places; check that the poke did reach something.
+            CHECK(relative_error(run.out, run.ref_out, nq) < TOLERANCE);
+            CHECK(relative_error(run.weights, run.ref_weights, weight_floats(&c)) < TOLERANCE);
+            int reached = 0;
+            for (size_t i = 0; i < nq; i++) reached |= !isfinite(run.out[i]);
+            CHECK(reached || pokes[p].value == -INFINITY);
+            free_run(&run);
+            poke(&c, target, nh, c.seq_q, 0, pokes[p].h, pokes[p].s, pokes[p].f, saved);
+        }
+        free(q);
+        free(k);
+        free(v);
+    }
+}
+
+// The float64 reference's output for scores that are all -inf: our documented zeros.
+static void test_all_minus_inf(void) {
+    attention_case c = {1, 1, 1, 5, 5, 4, ROPE_LAYOUT_BHSD, 0, 1.0f, 0, 0, 0};
+    describe(&c, "all scores -inf");
+    float q[20], k[20], v[20], out[20], weights[25];
+    for (int i = 0; i < 20; i++) {
+        q[i] = 1.0f;
+        k[i] = -INFINITY;
+        v[i] = 1.0f;
+    }
+    CHECK(call_forward(&c, q, k, v, out, weights, NULL) == ROPE_OK);
+    int zeros = 1;
+    for (int i = 0; i < 20; i++) zeros &= out[i] == 0.0f;
+    for (int i = 0; i < 25; i++) zeros &= weights[i] == 0.0f;
+    CHECK(zeros);
+}
+
+// seq_q 0 touches nothing; seq_k 0 gives zero rows (and no weights to write).
+static void test_empty(void) {
+    float q[8] = {1, 2, 3, 4, 5, 6, 7, 8}, k[1] = {0}, v[1] = {0}, out[8];
+    for (int i = 0; i < 8; i++) out[i] = 42.0f;
+    snprintf(context, sizeof(context), "empty sequences");
+    CHECK(rope_attention_forward(q, k, v, out, NULL, 1, 2, 1, 0, 5, 4, ROPE_LAYOUT_BHSD, 1, 1.0f, NULL, 0) == ROPE_OK);
+    CHECK(out[0] == 42.0f && out[7] == 42.0f);
+    for (int layout = 0; layout < 3; layout++) {
+        CHECK(rope_attention_forward(q, k, v, out, NULL, 1, 2, 1, 1, 0, 4, layout, 0, 1.0f, NULL, 0) == ROPE_OK);
+        int zeros = 1;
+        for (int i = 0; i < 8; i++) zeros &= out[i] == 0.0f;
+        CHECK(zeros);
+    }
+}
+
+static void test_errors(void) {
+    snprintf(context, sizeof(context), "errors");
+    float x[64] = {0}, out[64], weights[64];
+    rope_embedding *rope8 = rope_create(8, BASE, ROPE_PAIRING_HALF);
+    rope_embedding *rope4 = rope_create(4, BASE, ROPE_PAIRING_HALF);
+    // batch, heads, kv_heads, seq_q, seq_k, head_dim, layout, causal, scale, rope, offset
+#define FORWARD(q, k, v, o, w, b, h, kv, sq, sk, d, layout, scale, rope, offset) \
+    rope_attention_forward(q, k, v, o, w, b, h, kv, sq, sk, d, layout, 1, scale, rope, offset)
+    CHECK(FORWARD(x, x, x, out, weights, 1, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_OK);
+    CHECK(FORWARD(NULL, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_NULL);
+    CHECK(FORWARD(x, NULL, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_NULL);
+    CHECK(FORWARD(x, x, NULL, out, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_NULL);
+    CHECK(FORWARD(x, x, x, NULL, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_NULL);
+    CHECK(FORWARD(x, x, x, out, NULL, 0, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 0, 1, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 0, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, -1, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, -2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 0, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, -4, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, INT32_MAX, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, INT32_MAX - 3, 2, 1, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, INT32_MAX, 1, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 3, 2, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_HEADS);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 2, 4, 2, 2, 4, 2, 1.0f, NULL, 0) == ROPE_ERR_HEADS);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 3, 1.0f, NULL, 0) == ROPE_ERR_LAYOUT);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, -1, 1.0f, NULL, 0) == ROPE_ERR_LAYOUT);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, NAN, NULL, 0) == ROPE_ERR_SCALE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, INFINITY, NULL, 0) == ROPE_ERR_SCALE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, -INFINITY, NULL, 0) == ROPE_ERR_SCALE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 3e38f, NULL, 0) == ROPE_ERR_SCALE);  // times log2(e)
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, rope8, 0) == ROPE_ERR_DIM);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, rope4, 0) == ROPE_OK);
+    // Positions outside int32: k's last, q's first.
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 3, 4, 2, 1.0f, rope4, INT32_MAX - 1) == ROPE_ERR_POSITIONS);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 3, 4, 2, 1.0f, rope4, INT32_MAX - 2) == ROPE_OK);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 5, 2, 4, 2, 1.0f, rope4, INT32_MIN + 2) == ROPE_ERR_POSITIONS);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 5, 2, 4, 2, 1.0f, rope4, INT32_MIN + 3) == ROPE_OK);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 2, 3, 4, 2, 1.0f, NULL, INT32_MAX) == ROPE_OK);  // no rope: ignored
+    // Sizes whose products wrap or exceed the address space; nothing is read before the check.
+    CHECK(FORWARD(x, x, x, out, NULL, 1 << 20, 1 << 20, 1, 1 << 20, 1, 1 << 20, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1, 1, 1, 1, INT32_MAX, INT32_MAX - 7, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, NULL, 1 << 16, 1 << 16, 1 << 16, 1 << 16, 1, 1 << 16, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+    CHECK(FORWARD(x, x, x, out, weights, 1 << 16, 1, 1, 1 << 16, 1 << 30, 1, 2, 1.0f, NULL, 0) == ROPE_ERR_SHAPE);
+#undef FORWARD
+    rope_destroy(rope8);
+    rope_destroy(rope4);
+}
+
+// The rope_sdpa cases of ../shared/reference: RoPE (half pairing, all of head_dim, base 10000) on
+// q and k of [batch, heads, seq, head_dim], causal, scale 1/sqrt(head_dim), against PyTorch in
+// float64.
+static float *read_floats(const char *path, size_t n, int is_double) {
+    FILE *file = fopen(path, "rb");
+    if (!file) return NULL;
+    float *x = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n && x; i++) {
+        double d64;
+        float f32;
+        int ok = is_double ? fread(&d64, sizeof(d64), 1, file) == 1 : fread(&f32, sizeof(f32), 1, file) == 1;
+        if (!ok) {
+            free(x);
+            x = NULL;
+            break;
+        }
+        x[i] = is_double ? (float)d64 : f32;
+    }
+    fclose(file);
+    return x;
+}
+
+static void test_reference_cases(void) {
+    const char *dir = "../shared/reference/cases";
+    struct {
+        const char *name;
+        int batch, heads, seq, head_dim;
+    } cases[] = {{"sdpa_b1_h2_n16_hd32_causal", 1, 2, 16, 32}, {"sdpa_b2_h4_n100_hd64_causal", 2, 4, 100, 64}};
+    for (int i = 0; i < 2; i++) {
+        char path[512];
+        size_t n = (size_t)cases[i].batch * cases[i].heads * cases[i].seq * cases[i].head_dim;
+        float *t[4];
+        const char *arrays[4] = {"q", "k", "v", "out_f64"};
+        for (int a = 0; a < 4; a++) {
+            snprintf(path, sizeof(path), "%s/%s.%s.bin", dir, cases[i].name, arrays[a]);
+            t[a] = read_floats(path, n, a == 3);
+        }
+        snprintf(context, sizeof(context), "reference case %s", cases[i].name);
+        if (!t[0] || !t[1] || !t[2] || !t[3]) {
+            printf("note: %s/%s.* not found: reference case skipped (run from the repository root)\n", dir, cases[i].name);
+        } else {
+            float *out = malloc(n * sizeof(float));
+            double *ref = malloc(n * sizeof(double));
+            for (size_t f = 0; f < n; f++) ref[f] = t[3][f];  // read as float: 1e-5 needs no more
+            rope_embedding *rope = rope_create(cases[i].head_dim, BASE, ROPE_PAIRING_HALF);
+            CHECK(rope_attention_forward(t[0], t[1], t[2], out, NULL, cases[i].batch, cases[i].heads, cases[i].heads,
+                                         cases[i].seq, cases[i].seq, cases[i].head_dim, ROPE_LAYOUT_BHSD, 1,
+                                         1.0f / sqrtf((float)cases[i].head_dim), rope, 0) == ROPE_OK);
+            CHECK(relative_error(out, ref, n) < TOLERANCE);
+            rope_destroy(rope);
+            free(out);
+            free(ref);
+        }
+        for (int a = 0; a < 4; a++) free(t[a]);
+    }
+}
+
+int main(void) {
+    test_exp2();
+    test_square();
+    test_rectangular();
+    test_grouped();
+    test_rope();
+    test_scales();
+    test_decode_consistency();
+    test_nan_inf();
+    test_all_minus_inf();
+    test_empty();
+    test_errors();
+    test_reference_cases();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
