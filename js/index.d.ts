@@ -115,6 +115,72 @@ export class WasmTensor {
   [Symbol.dispose](): void;
 }
 
+export interface AttentionOptions {
+  batch: number;
+  /** query heads */
+  heads: number;
+  /** key/value heads; divides heads (grouped-query; 1 = multi-query). Default heads. */
+  kvHeads?: number;
+  seqQ: number;
+  /** default seqQ */
+  seqK?: number;
+  headDim: number;
+  /** q, k, v and the output share it: 'bhsd' (default), 'bshd' or 'sbhd' */
+  layout?: Layout;
+  /** bottom-right aligned: query i sees keys j <= i + seqK - seqQ (KV-cache decoding). Default false. */
+  causal?: boolean;
+  /** default 1 / sqrt(headDim) */
+  scale?: number;
+  /** RoPE applied inside the kernel to k at offset + j and to q at offset + seqK - seqQ + i */
+  rope?: RotaryEmbedding;
+  /** default 0 */
+  offset?: number;
+  /** also return the softmax weights [batch, heads, seqQ, seqK] */
+  returnWeights?: boolean;
+  /** where to write the output (may be q when q is a tensor) */
+  out?: Float32Array | WasmTensor;
+}
+
+export interface AttentionWithWeights<T> {
+  output: T;
+  /** [batch, heads, seqQ, seqK]; rows that see no key are all 0 */
+  weights: Float32Array;
+}
+
+/** A PyTorch nn.Linear: weight [out, in] (y = x W^T + b), bias [out]. */
+export interface LinearWeights {
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+export interface RotaryMultiHeadAttentionOptions {
+  heads: number;
+  dModel: number;
+  /** RoPE on the first int(d_k * ropePercentage) features of each head of q and k; default 0.5 */
+  ropePercentage?: number;
+  /** default 10000 */
+  base?: number;
+  weights: { query: LinearWeights; key: LinearWeights; value: LinearWeights; output: LinearWeights };
+}
+
+/** The seed's RotaryPEMultiHeadAttention (self-attention: query = key = value = x). */
+export class RotaryMultiHeadAttention {
+  readonly heads: number;
+  readonly dModel: number;
+  readonly ropePercentage: number;
+  readonly base: number;
+  /** int(d_k * ropePercentage) */
+  readonly ropeDim: number;
+  readonly disposed: boolean;
+  /**
+   * x: [seq, batch, dModel]. mask: [seq, seq, batch or 1], 0 = masked (the seed's prepare_mask).
+   * Returns y [seq, batch, dModel]. A query that sees no key gets the output bias.
+   */
+  forward(x: Float32Array | WasmTensor, options: { seq: number; batch: number; causal?: boolean; mask?: Uint8Array }): Float32Array;
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
 export class RopeModule {
   /** True when this instance runs the wasm SIMD128 build. */
   readonly simd: boolean;
@@ -123,6 +189,16 @@ export class RopeModule {
   /** The raw WebAssembly exports (malloc, free, rope_*): for advanced use. */
   readonly exports: WebAssembly.Exports;
   rotaryEmbedding(options: RotaryEmbeddingOptions): RotaryEmbedding;
+  /** softmax(scale q k^T [+ causal mask]) v; rows that see no key are zeros. */
+  attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
+    options: AttentionOptions & { returnWeights?: false; out?: undefined }): Float32Array;
+  attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
+    v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights?: false; out: T }): T;
+  attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
+    options: AttentionOptions & { returnWeights: true; out?: undefined }): AttentionWithWeights<Float32Array>;
+  attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
+    v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights: true; out: T }): AttentionWithWeights<T>;
+  rotaryMultiHeadAttention(options: RotaryMultiHeadAttentionOptions): RotaryMultiHeadAttention;
   /** A zero-filled tensor of `length` float32 elements in wasm memory. */
   tensor(length: number): WasmTensor;
   /** Bytes of the wasm heap in use by malloc. */

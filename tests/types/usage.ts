@@ -26,7 +26,17 @@ async function main(): Promise<void> {
   rw.rotaryEmbedding({ dim: 4, scaling: { type: 'linear' } });
   // @ts-expect-error dim is required
   rw.rotaryEmbedding({ base: 10 });
-  console.log(simd, y, same, inv, scale);
+  const q = new Float32Array(1 * 4 * 8 * 16);
+  const attended: Float32Array = rw.attention(q, q, q, { batch: 1, heads: 4, kvHeads: 2, seqQ: 8, headDim: 16, causal: true, rope });
+  const { output, weights }: { output: Float32Array; weights: Float32Array } =
+    rw.attention(q, q, q, { batch: 1, heads: 4, seqQ: 8, headDim: 16, returnWeights: true });
+  const w = { weight: new Float32Array(64), bias: new Float32Array(8) };
+  const mha = rw.rotaryMultiHeadAttention({ heads: 2, dModel: 8, weights: { query: w, key: w, value: w, output: w } });
+  const yMha: Float32Array = mha.forward(new Float32Array(3 * 8), { seq: 3, batch: 1, causal: true, mask: new Uint8Array(9) });
+  // @ts-expect-error the weights come as {query, key, value, output}
+  rw.rotaryMultiHeadAttention({ heads: 2, dModel: 8, weights: [w, w, w, w] });
+  mha.dispose();
+  console.log(simd, y, same, inv, scale, attended, output, weights, yMha);
   t.dispose();
   rope.dispose();
 }
