@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 what=${1:-all}
 sources=(c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_table.c c/gemm.c c/attention.c c/mha.c)
 headers=(c/*.h)
-exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_attention_forward","_rope_mha_forward","_rope_heap_in_use","_rope_alloc_floats"]'
+exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_apply_vectors","_rope_attention_forward","_rope_mha_forward","_rope_heap_in_use","_rope_alloc_floats"]'
 
 # stale TARGET DEPS...: true when TARGET is missing or older than any of DEPS (or this script).
 stale() {

@@ -233,6 +233,13 @@ static int locate_rows(rope_embedding *r, int64_t offset, const int32_t *positio
 
 int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, int n1, int n2,
                int head_dim, int offset, const int32_t *positions, int positions_len, int inverse) {
+    return rope_apply_vectors(r, x, y, layout, n0, n1, n2, head_dim, offset, positions, positions_len, inverse,
+                              0, -1);
+}
+
+int rope_apply_vectors(rope_embedding *r, const float *x, float *y, int layout, int n0, int n1, int n2,
+                       int head_dim, int offset, const int32_t *positions, int positions_len, int inverse,
+                       int first_vector, int vector_count) {
     if (!r || !x || !y) return ROPE_ERR_NULL;
     if (layout < ROPE_LAYOUT_SBHD || layout > ROPE_LAYOUT_BHSD) return ROPE_ERR_LAYOUT;
     if (n0 < 0 || n1 < 0 || n2 < 0 || head_dim < 0) return ROPE_ERR_SHAPE;
@@ -242,6 +249,9 @@ int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, 
     uint64_t count = (uint64_t)n0 * (uint64_t)n1;
     if (n2 != 0 && count > limit / (uint64_t)n2) return ROPE_ERR_SHAPE;
     count *= (uint64_t)n2;
+    if (first_vector < 0 || vector_count < -1 || (uint64_t)first_vector > count) return ROPE_ERR_SHAPE;
+    int64_t todo = vector_count == -1 ? (int64_t)(count - (uint64_t)first_vector) : vector_count;
+    if ((uint64_t)first_vector + (uint64_t)todo > count) return ROPE_ERR_SHAPE;
 
     // Which of the three outer axes are seq and batch.
     int seq = layout == ROPE_LAYOUT_SBHD ? n0 : layout == ROPE_LAYOUT_BSHD ? n1 : n2;
@@ -258,7 +268,7 @@ int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, 
             return ROPE_ERR_POSITIONS;
         }
     }
-    if (count == 0) return ROPE_OK;
+    if (todo == 0) return ROPE_OK;
 
     const float *cos, *sin;
     int status = locate_rows(r, offset, positions, tokens, &cos, &sin);
@@ -274,20 +284,29 @@ int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, 
     int64_t t0 = layout == ROPE_LAYOUT_SBHD ? 1 : b_stride;
     int64_t t1 = layout == ROPE_LAYOUT_SBHD ? b_stride : layout == ROPE_LAYOUT_BSHD ? 1 : 0;
     int64_t t2 = layout == ROPE_LAYOUT_BHSD ? 1 : 0;
+    // Start at vector first_vector = (i0 * n1 + i1) * n2 + i2, walk vector_count in memory order.
+    int64_t i0 = first_vector / ((int64_t)n1 * n2);
+    int64_t i1 = first_vector / n2 % n1;
+    int64_t i2 = first_vector % n2;
     const float *xv = x;
     float *yv = y;
-    for (int i0 = 0; i0 < n0; i0++) {
-        for (int i1 = 0; i1 < n1; i1++) {
-            const int32_t *token = rows + i0 * t0 + i1 * t1;
-            for (int i2 = 0; i2 < n2; i2++, token += t2, xv += head_dim, yv += head_dim) {
-                const float *c = cos + (int64_t)*token * half, *sn = sin + (int64_t)*token * half;
-                if (pairing == ROPE_PAIRING_HALF) {
-                    rope_rotate_half(xv, yv, c, sn, dim, inverse);
-                } else {
-                    rope_rotate_interleaved(xv, yv, c, sn, dim, inverse);
-                }
-                if (pass_bytes) memcpy(yv + dim, xv + dim, pass_bytes);
+    for (int64_t left = todo; left > 0;) {
+        const int32_t *token = rows + i0 * t0 + i1 * t1 + i2 * t2;
+        int64_t run = n2 - i2 < left ? n2 - i2 : left;  // the rest of this (i0, i1) row of vectors
+        for (int64_t v = 0; v < run; v++, token += t2, xv += head_dim, yv += head_dim) {
+            const float *c = cos + (int64_t)*token * half, *sn = sin + (int64_t)*token * half;
+            if (pairing == ROPE_PAIRING_HALF) {
+                rope_rotate_half(xv, yv, c, sn, dim, inverse);
+            } else {
+                rope_rotate_interleaved(xv, yv, c, sn, dim, inverse);
             }
+            if (pass_bytes) memcpy(yv + dim, xv + dim, pass_bytes);
+        }
+        left -= run;
+        i2 = 0;
+        if (++i1 == n1) {
+            i1 = 0;
+            i0++;
         }
     }
     return ROPE_OK;

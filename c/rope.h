@@ -85,4 +85,12 @@ double rope_table_rows(const rope_embedding *r);
 int rope_apply(rope_embedding *r, const float *x, float *y, int layout, int n0, int n1, int n2,
                int head_dim, int offset, const int32_t *positions, int positions_len, int inverse);
 
+// rope_apply on the vector_count head vectors that start at vector first_vector (in memory
+// order) of the tensor the shape describes; x and y point at that first vector. Lets a caller
+// stream a large tensor through a small buffer that stays in cache. vector_count -1: to the end.
+// ROPE_ERR_SHAPE when the range leaves the tensor.
+int rope_apply_vectors(rope_embedding *r, const float *x, float *y, int layout, int n0, int n1, int n2,
+                       int head_dim, int offset, const int32_t *positions, int positions_len, int inverse,
+                       int first_vector, int vector_count);
+
 #endif

@@ -19,6 +19,8 @@ const SCALING_KEYS = {
   longrope: ['type', 'shortFactor', 'longFactor', 'originalMaxPositions', 'maxPositions', 'attentionFactor'],
 };
 const INT32_MAX = 2 ** 31 - 1;
+// Floats per chunk when a JS array streams through wasm memory: 256 KiB, well inside L2.
+const STREAM_CHUNK_FLOATS = 65536;
 
 /** @internal the C rope_embedding pointer, for the other classes of this package */
 export const ROPE_POINTER = Symbol('rope-wasm rope_embedding pointer');
@@ -137,43 +139,47 @@ export class RotaryEmbedding {
       if (out.length !== count) throw new RangeError(`out has length ${out.length}; expected ${count}`);
     }
 
-    // Where the kernel reads and writes: tensors directly, arrays through one wasm buffer.
+    // Tensors are read and written where they are. A JS array streams through a small wasm buffer
+    // a chunk of head vectors at a time, so that its copy in, rotation and copy out all stay in
+    // cache: one pass over memory instead of three.
+    const exports = module.exports;
+    const layoutCode = LAYOUTS.indexOf(layout);
     let buffer = 0;
     let positionsPtr = 0;
     try {
-      let xPtr;
-      let yPtr;
-      if (xIsTensor) {
-        xPtr = x.byteOffset;
-        if (outIsTensor) {
-          yPtr = out.byteOffset;
-        } else {
-          buffer = module.allocFloats(count, 'x');
-          yPtr = buffer;
-        }
-      } else {
-        buffer = module.allocFloats(count, 'x');
-        module.f32(buffer, count).set(x);
-        xPtr = buffer;
-        yPtr = outIsTensor ? out.byteOffset : buffer;
-      }
       if (positions) {
         positionsPtr = module.alloc(Math.max(positions.length, 1) * 4, 'positions');
         module.i32(positionsPtr, positions.length).set(positions);
       }
-      const status = module.exports.rope_apply(ptr, xPtr, yPtr, LAYOUTS.indexOf(layout), n0, n1, n2, headDim,
-        offset, positionsPtr, positions ? positions.length : 0, inverse ? 1 : 0);
-      checkStatus(status, what);
-      if (outIsTensor) return out;
-      const result = module.f32(yPtr, count);
-      if (out !== undefined) {
-        out.set(result);
+      const rotate = (xPtr, yPtr, first, vectors) => {
+        const status = exports.rope_apply_vectors(ptr, xPtr, yPtr, layoutCode, n0, n1, n2, headDim, offset,
+          positionsPtr, positions ? positions.length : 0, inverse ? 1 : 0, first, vectors);
+        checkStatus(status, what);
+      };
+      const vectors = n0 * n1 * n2;
+      if (outIsTensor) {
+        if (!xIsTensor) out.data.set(x);
+        rotate(xIsTensor ? x.byteOffset : out.byteOffset, out.byteOffset, 0, vectors);
         return out;
       }
-      return result.slice();
+      const result = out ?? new Float32Array(count);
+      const chunk = Math.max(1, Math.floor(STREAM_CHUNK_FLOATS / Math.max(headDim, 1)));
+      buffer = module.allocFloats(Math.min(vectors, chunk) * headDim, 'x');
+      for (let first = 0; first < vectors; first += chunk) {
+        const n = Math.min(chunk, vectors - first);
+        const start = first * headDim;
+        if (xIsTensor) {
+          rotate(x.byteOffset + start * 4, buffer, first, n);
+        } else {
+          module.f32(buffer, n * headDim).set(x.subarray(start, start + n * headDim));
+          rotate(buffer, buffer, first, n);
+        }
+        result.set(module.f32(buffer, n * headDim), start);
+      }
+      return result;
     } finally {
-      if (buffer) module.exports.free(buffer);
-      if (positionsPtr) module.exports.free(positionsPtr);
+      if (buffer) exports.free(buffer);
+      if (positionsPtr) exports.free(positionsPtr);
     }
   }
 

@@ -245,6 +245,30 @@ describe('zero-copy tensors and out', () => {
     rope.dispose();
   });
 
+  test('large arrays stream through wasm memory in chunks that split rows of vectors anywhere', () => {
+    // 4,200 head vectors of 40 floats: chunks of 1,638 vectors end mid-row in every layout.
+    const random = randomGenerator(12);
+    const [batch, seq, heads, headDim, dim] = [3, 700, 2, 40, 32];
+    const x = randomArray(batch * seq * heads * headDim, random);
+    const positions = Int32Array.from({ length: batch * seq }, () => Math.floor(random() * 5000));
+    const rope = rw.rotaryEmbedding({ dim, pairing: 'interleaved' });
+    for (const layout of ['sbhd', 'bshd', 'bhsd']) {
+      const shape = layout === 'sbhd' ? [seq, batch, heads, headDim] : layout === 'bshd' ? [batch, seq, heads, headDim] : [batch, heads, seq, headDim];
+      const truth = ropeF64(x, { shape, layout, dim, pairing: 'interleaved', invFreq: defaultFrequencies(dim, 10000), positionOf: (b, s) => positions[b * seq + s] });
+      const y = rope.apply(x, { shape, layout, positions });
+      assert.ok(maxAbsDiff(y, truth) <= 1e-6 * maxAbs(truth), layout);
+      // From a tensor into an array, and in place in an array: the same bits.
+      const t = rw.tensor(x.length);
+      t.data.set(x);
+      assert.deepEqual(rope.apply(t, { shape, layout, positions, out: new Float32Array(x.length) }), y);
+      const inPlace = Float32Array.from(x);
+      rope.apply(inPlace, { shape, layout, positions, out: inPlace });
+      assert.deepEqual(inPlace, y);
+      t.dispose();
+    }
+    rope.dispose();
+  });
+
   test('tensor.data stays valid across memory growth', () => {
     const t = rw.tensor(1000);
     t.data.set(randomArray(1000, randomGenerator(11)));

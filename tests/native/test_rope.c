@@ -320,6 +320,42 @@ static void test_inverse_and_in_place(void) {
     }
 }
 
+// rope_apply_vectors over consecutive ranges (each starting anywhere in a row of vectors) gives
+// the same bits as one rope_apply over the whole tensor, in every layout, with per-batch positions.
+static void test_vector_ranges(void) {
+    int n0 = 3, n1 = 5, n2 = 7, head_dim = 12, dim = 8;
+    int64_t vectors = (int64_t)n0 * n1 * n2, n = vectors * head_dim;
+    int32_t positions[3 * 7];  // batch * seq, the largest of the three layouts
+    for (int i = 0; i < 21; i++) positions[i] = (i * 37) % 50 - 10;
+    for (int layout = 0; layout < 3; layout++) {
+        rope_embedding *r = rope_create(dim, 10000.0, ROPE_PAIRING_INTERLEAVED);
+        float *x = random_tensor(n), *whole = random_tensor(n), *pieces = random_tensor(n);
+        int seq = layout == ROPE_LAYOUT_SBHD ? n0 : layout == ROPE_LAYOUT_BSHD ? n1 : n2;
+        int batch = layout == ROPE_LAYOUT_SBHD ? n1 : n0;
+        snprintf(context, sizeof(context), "vector ranges, layout %d", layout);
+        CHECK(rope_apply(r, x, whole, layout, n0, n1, n2, head_dim, 0, positions, batch * seq, 0) == ROPE_OK);
+        int sizes[] = {1, 4, 9, 2, 30, 13, 46};  // 105 vectors in ranges of uneven sizes
+        int first = 0;
+        for (int k = 0; k < 7; k++) {
+            CHECK(rope_apply_vectors(r, x + (int64_t)first * head_dim, pieces + (int64_t)first * head_dim, layout,
+                                     n0, n1, n2, head_dim, 0, positions, batch * seq, 0, first, sizes[k]) == ROPE_OK);
+            first += sizes[k];
+        }
+        CHECK(first == vectors);
+        CHECK(memcmp(whole, pieces, (size_t)n * sizeof(float)) == 0);
+        // Ranges that leave the tensor, and negative ones, are errors; an empty range is not.
+        CHECK(rope_apply_vectors(r, x, pieces, layout, n0, n1, n2, head_dim, 0, NULL, 0, 0, 100, 6) == ROPE_ERR_SHAPE);
+        CHECK(rope_apply_vectors(r, x, pieces, layout, n0, n1, n2, head_dim, 0, NULL, 0, 0, -1, 2) == ROPE_ERR_SHAPE);
+        CHECK(rope_apply_vectors(r, x, pieces, layout, n0, n1, n2, head_dim, 0, NULL, 0, 0, 0, -2) == ROPE_ERR_SHAPE);
+        CHECK(rope_apply_vectors(r, x, pieces, layout, n0, n1, n2, head_dim, 0, NULL, 0, 0, 106, -1) == ROPE_ERR_SHAPE);
+        CHECK(rope_apply_vectors(r, x, pieces, layout, n0, n1, n2, head_dim, 0, NULL, 0, 0, 105, 0) == ROPE_OK);
+        free(x);
+        free(whole);
+        free(pieces);
+        rope_destroy(r);
+    }
+}
+
 // The cos/sin table is computed once per position: a repeated call computes nothing, a call that
 // reaches further computes only the new rows, and the extended table still gives right answers.
 static void test_table_reuse(void) {
@@ -598,6 +634,7 @@ int main(void) {
     test_positions();
     test_large_position();
     test_inverse_and_in_place();
+    test_vector_ranges();
     test_table_reuse();
     test_wide_positions();
     test_linear();
