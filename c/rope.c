@@ -51,8 +51,10 @@ static int64_t frequency_seq_len(const rope_embedding *r, int64_t seq_len) {
         return cached;
     }
     if (s->type == ROPE_SCALING_LONGROPE) {
-        // longrope_frequency_update: long factors exactly when the call exceeds the original.
-        return (double)seq_len > s->original_max_positions ? seq_len : 0;
+        // longrope_frequency_update: long factors exactly when the call exceeds the original. One
+        // value per factor set, so that only a switch counts as a change. (The cast is safe:
+        // original < seq_len there.)
+        return (double)seq_len > s->original_max_positions ? (int64_t)s->original_max_positions + 1 : 0;
     }
     return 0;
 }
@@ -61,12 +63,6 @@ static int64_t frequency_seq_len(const rope_embedding *r, int64_t seq_len) {
 static void update_frequencies(rope_embedding *r, int64_t seq_len) {
     int64_t wanted = frequency_seq_len(r, seq_len);
     if (wanted == r->freq_seq_len) return;
-    if (r->scaling.type == ROPE_SCALING_LONGROPE &&
-        ((double)wanted > r->scaling.original_max_positions) ==
-        ((double)r->freq_seq_len > r->scaling.original_max_positions)) {
-        r->freq_seq_len = wanted;  // same factor set: nothing to recompute
-        return;
-    }
     r->freq_seq_len = wanted;
     r->attention_scaling = rope_inverse_frequencies(r->inv_freq, r->dim, r->base, &r->scaling, wanted);
     rope_table_clear(&r->table);
