@@ -1,6 +1,8 @@
-// browser.test.js: web/server.js over raw HTTP, then the demo page and the package in Debian's
+// browser.test.js: web/server.js over raw HTTP, then the page and the package in Debian's
 // Chromium (driven by playwright-core): no console errors or failed requests, the SIMD build,
-// the seed's example and a conformance case against PyTorch, cross-origin isolation, screenshots.
+// the seed's example and a conformance case against PyTorch, cross-origin isolation; the
+// interactive views (dials turn by Δm·θ_i, lock m − n keeps q·k, pairing / base / scaling /
+// partial rotation change what they should, the heatmap's diagonals, URL state), and screenshots.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -104,6 +106,9 @@ describe('web/server.js', () => {
     const root = await rawRequest(port, 'GET', '/');
     assert.equal(root.status, 302);
     assert.equal(root.headers.location, '/web/');
+    // A shared link to / keeps its state in the query string.
+    const shared = await rawRequest(port, 'GET', '/?m=5&n=3');
+    assert.equal(shared.headers.location, '/web/?m=5&n=3');
     const head = await rawRequest(port, 'HEAD', '/web/index.html');
     assert.equal(head.status, 200);
     assert.match(head.headers['content-type'], /^text\/html/);
@@ -130,7 +135,7 @@ describe('demo page and package in Chromium', { timeout: 120_000 }, () => {
    * Opens the demo in a fresh page and waits until it has computed. `problems` collects console
    * errors, uncaught exceptions, failed requests and HTTP errors; `responses` every response.
    */
-  async function openDemo(viewport = { width: 1280, height: 800 }) {
+  async function openDemo(viewport = { width: 1280, height: 800 }, query = '') {
     const page = await browser.newPage({ viewport });
     const problems = [];
     const responses = [];
@@ -145,10 +150,34 @@ describe('demo page and package in Chromium', { timeout: 120_000 }, () => {
       responses.push(response);
       if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
     });
-    await page.goto(`${baseUrl}/`);  // through the redirect, as a user would arrive
+    // Through the redirect, as a user would arrive; a shared link (with its state) names the page.
+    await page.goto(query ? `${baseUrl}/web/${query}` : `${baseUrl}/`);
     await page.waitForSelector('#status[data-ready="true"]', { timeout: 15_000 });
+    await waitForHeavy(page);
     return { page, problems, responses };
   }
+
+  /** Waits until the worker's heatmap and decay curves for the current state have arrived. */
+  async function waitForHeavy(page) {
+    await page.waitForFunction(() => document.body.dataset.heavy && !document.body.dataset.heavyPending,
+      null, { timeout: 30_000 });
+  }
+
+  /** Sets a range input (or any control) the way a user's drag does: value, then an input event. */
+  async function setControl(page, selector, value) {
+    await page.$eval(selector, (el, v) => {
+      el.value = String(v);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, value);
+  }
+
+  /** Every dial's numbers, from its data attributes. */
+  const readDials = (page) => page.$$eval('#dials .dial', (dials) => dials.map((d) => ({
+    pair: Number(d.dataset.pair), features: d.dataset.features, theta: Number(d.dataset.theta),
+    rotQ: Number(d.dataset.rotQ), rotK: Number(d.dataset.rotK), between: Number(d.dataset.between),
+  })));
+  const readQk = (page) => page.$eval('#readout', (el) => Number(el.dataset.qk));
+  const wrap = (a) => a - 2 * Math.PI * Math.round(a / (2 * Math.PI));
 
   const readOutput = (page) => page.$eval('#output-table', (table) => JSON.parse(table.dataset.output));
 
@@ -262,15 +291,270 @@ describe('demo page and package in Chromium', { timeout: 120_000 }, () => {
     }
   });
 
+  test('one dial per pair; moving m turns every query dial by exactly Δm·θ_i and no key dial', async () => {
+    const { page, problems } = await openDemo();
+    try {
+      const before = await readDials(page);
+      assert.equal(before.length, 32, 'head_dim 64 fully rotated: 32 dials');
+      const m0 = Number(await page.inputValue('#m'));
+      // The keyboard, as a user without a mouse would: three steps right.
+      await page.focus('#m');
+      for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+      assert.equal(Number(await page.inputValue('#m')), m0 + 3);
+      const after = await readDials(page);
+      for (let i = 0; i < before.length; i++) {
+        const { theta } = before[i];
+        assert.ok(Math.abs(theta - 10000 ** (-(2 * i) / 64)) < 1e-12 * Math.max(1, theta), `theta_${i}`);
+        const turned = wrap(after[i].rotQ - before[i].rotQ - 3 * theta);
+        assert.ok(Math.abs(turned) < 1e-4, `pair ${i}: q turned by ${after[i].rotQ - before[i].rotQ}, expected 3·θ = ${3 * theta}`);
+        assert.ok(Math.abs(wrap(after[i].rotK - before[i].rotK)) < 1e-6, `pair ${i}: k moved`);
+      }
+      // A bigger jump by the slider: Δm = 200.
+      await setControl(page, '#m', m0 + 203);
+      const far = await readDials(page);
+      for (let i = 0; i < before.length; i++) {
+        assert.ok(Math.abs(wrap(far[i].rotQ - after[i].rotQ - 200 * before[i].theta)) < 1e-4, `pair ${i} after Δm = 200`);
+      }
+      assert.match(await page.textContent('#readout'), /q·k\s*=\s*-?−?\d/);
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('lock m − n: moving either position moves both and q·k stays constant to 1e-5', async () => {
+    const { page, problems } = await openDemo();
+    try {
+      await setControl(page, '#m', 40);
+      await setControl(page, '#n', 25);
+      await page.check('#lock');
+      const qk0 = await readQk(page);
+      const between0 = (await readDials(page)).map((d) => d.between);
+      const seen = [];
+      for (const m of [41, 60, 200, 511, 15, 300]) {
+        await setControl(page, '#m', m);
+        const mv = Number(await page.inputValue('#m'));
+        const nv = Number(await page.inputValue('#n'));
+        assert.equal(mv - nv, 15, `m − n changed: m ${mv}, n ${nv}`);
+        seen.push(mv);
+        const qk = await readQk(page);
+        assert.ok(Math.abs(qk - qk0) <= 1e-5, `q·k ${qk} at m = ${mv} vs ${qk0}`);
+        const between = (await readDials(page)).map((d) => d.between);
+        between.forEach((b, i) => assert.ok(Math.abs(wrap(b - between0[i])) < 1e-4, `pair ${i}: angle between changed`));
+      }
+      assert.deepEqual(seen, [41, 60, 200, 511, 15, 300]);
+      // Moving n moves m too.
+      await page.focus('#n');
+      await page.keyboard.press('ArrowLeft');
+      assert.equal(Number(await page.inputValue('#m')) - Number(await page.inputValue('#n')), 15);
+      assert.ok(Math.abs((await readQk(page)) - qk0) <= 1e-5);
+      // Unlocked, moving m changes the score.
+      await page.uncheck('#lock');
+      await setControl(page, '#m', 100);
+      assert.ok(Math.abs((await readQk(page)) - qk0) > 1e-3);
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('pairing, base, head dimension, partial rotation and scaling change what they should', async () => {
+    const { page, problems } = await openDemo();
+    try {
+      let dials = await readDials(page);
+      assert.equal(dials[1].features, '1,33');
+      await page.selectOption('#rope-pairing', 'interleaved');
+      dials = await readDials(page);
+      assert.equal(dials[1].features, '2,3');
+      assert.equal(await page.$eval('#pairing-diagram', (el) => el.dataset.pairing), 'interleaved');
+      assert.equal(await page.$eval('#pairing-diagram', (el) => el.dataset.pairs), '0-1 2-3 4-5 6-7');
+
+      await page.selectOption('#rope-base', '500000');
+      dials = await readDials(page);
+      dials.forEach((d, i) => assert.ok(Math.abs(d.theta - 500000 ** (-(2 * i) / 64)) < 1e-12, `theta_${i} at base 500000`));
+
+      await page.selectOption('#head-dim', '128');
+      await waitForHeavy(page);
+      assert.equal((await readDials(page)).length, 64);
+      assert.equal(await page.$eval('#heatmap', (el) => el.dataset.grid), '512');
+
+      // Partial rotation: 50% of 128 features rotate, the other 64 come back bit for bit.
+      await page.selectOption('#rope-pct', '0.5');
+      assert.equal((await readDials(page)).length, 32);
+      const partial = await page.$eval('#partial-canvas', (el) => ({ ...el.dataset }));
+      assert.equal(partial.rotaryDim, '64');
+      assert.equal(partial.unchanged, '64');
+      assert.ok(Number(partial.changed) > 48, `only ${partial.changed} rotated features changed`);
+
+      // Linear scaling by 4 divides every frequency by 4; the decay curves are recomputed.
+      const plain = await readDials(page);
+      const average1 = await page.$eval('#decay', (el) => Number(el.dataset.average1));
+      await page.selectOption('#scaling', 'linear');
+      await page.selectOption('#factor', '4');
+      await waitForHeavy(page);
+      const linear = await readDials(page);
+      linear.forEach((d, i) => assert.ok(Math.abs(d.theta - plain[i].theta / 4) < 1e-15 + 1e-12 * d.theta, `linear theta_${i}`));
+      assert.notEqual(await page.$eval('#decay', (el) => Number(el.dataset.average1)), average1);
+
+      // YaRN keeps the fastest pairs, slows the slowest by the factor, and scales cos and sin.
+      await page.selectOption('#scaling', 'yarn');
+      await waitForHeavy(page);
+      const yarn = await readDials(page);
+      assert.ok(Math.abs(yarn[0].theta - plain[0].theta) < 1e-12, 'yarn keeps the fastest pair');
+      assert.ok(Math.abs(yarn.at(-1).theta - plain.at(-1).theta / 4) < 1e-12, 'yarn interpolates the slowest pair');
+      assert.ok(await page.$eval('#spectrum', (el) => Number(el.dataset.attentionScaling)) > 1);
+
+      // Llama 3 and LongRoPE load, and dynamic NTK changes nothing until a position passes the training context.
+      for (const type of ['llama3', 'longrope', 'dynamic']) {
+        await page.selectOption('#scaling', type);
+        await waitForHeavy(page);
+        assert.equal(await page.textContent('#global-error'), '', type);
+      }
+      await setControl(page, '#m', 10);
+      await setControl(page, '#n', 5);
+      const short = await readDials(page);
+      short.forEach((d, i) => assert.ok(Math.abs(d.theta - plain[i].theta) < 1e-12, `dynamic theta_${i} within training`));
+      await setControl(page, '#m', 500);
+      const long = await readDials(page);
+      assert.ok(long.at(-1).theta < plain.at(-1).theta, 'dynamic NTK slows the slow pairs past the training context');
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('the heatmap has constant diagonals, RoPE off is flat, hovering sets m and n', async () => {
+    const { page, problems } = await openDemo();
+    try {
+      const stats = await page.evaluate(() => {
+        const { heat, grid } = window.__ropePage.heavy;
+        let worst = 0;
+        let maxAbs = 0;
+        for (let d = -(grid - 1); d < grid; d++) {
+          let mn = Infinity;
+          let mx = -Infinity;
+          for (let i = Math.max(0, d); i < Math.min(grid, grid + d); i++) {
+            const v = heat[i * grid + (i - d)];
+            mn = Math.min(mn, v);
+            mx = Math.max(mx, v);
+            maxAbs = Math.max(maxAbs, Math.abs(v));
+          }
+          worst = Math.max(worst, mx - mn);
+        }
+        return { worst, maxAbs, grid };
+      });
+      assert.equal(stats.grid, 512);
+      assert.ok(stats.worst < 1e-4 * stats.maxAbs, `a diagonal varies by ${stats.worst}`);
+
+      // Hover the cell in row 100, column 30 (of 512 positions on the 512-cell grid).
+      await page.$eval('#heatmap', (el) => el.scrollIntoView({ block: 'center' }));
+      const box = await (await page.$('#heatmap')).boundingBox();
+      await page.mouse.move(box.x + (30.5 / 512) * box.width, box.y + (100.5 / 512) * box.height);
+      assert.equal(await page.inputValue('#m'), '100');
+      assert.equal(await page.inputValue('#n'), '30');
+      const cell = await page.$eval('#heatmap', (el) => Number(el.dataset.cell));
+      assert.ok(Math.abs(cell - (await readQk(page))) < 1e-4 * stats.maxAbs, 'the hovered cell is the dials\' q·k');
+      // Arrow keys on the focused heatmap move the cell.
+      await page.focus('#heatmap');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('ArrowLeft');
+      assert.equal(await page.inputValue('#m'), '101');
+      assert.equal(await page.inputValue('#n'), '29');
+
+      await page.uncheck('#rope-on');
+      assert.equal(await page.$eval('#heatmap', (el) => el.dataset.rope), 'false');
+      const flat = await page.$eval('#heatmap', (canvas) => {
+        const { data } = canvas.getContext('2d').getImageData(0, 0, 40, 40);
+        return new Set(Array.from({ length: data.length / 4 }, (_, i) => data.slice(i * 4, i * 4 + 3).join())).size;
+      });
+      assert.ok(flat <= 3, `RoPE off should be one colour (plus the crosshair), got ${flat}`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("the computation view shows the module's cos and sin, and the seed preset loads the seed's tokens", async () => {
+    const { page, problems } = await openDemo();
+    try {
+      await setControl(page, '#m', 7);
+      await page.fill('#pair', '3');
+      const data = await page.$eval('#computation', (el) => ({ ...el.dataset }));
+      const theta = 10000 ** (-6 / 64);
+      assert.ok(Math.abs(Number(data.cos) - Math.cos(7 * theta)) < 1e-6);
+      assert.ok(Math.abs(Number(data.sin) - Math.sin(7 * theta)) < 1e-6);
+      assert.match(await page.textContent('#computation'), /x1 cos − x2 sin|cos − /);
+
+      await page.click('#preset-seed');
+      await waitForHeavy(page);
+      assert.equal(await page.inputValue('#head-dim'), '4');
+      assert.equal(await page.inputValue('#vectors'), 'seed');
+      const frame = await page.evaluate(() => ({ q: Array.from(window.__ropePage.frame.q), k: Array.from(window.__ropePage.frame.k) }));
+      assert.deepEqual(frame, { q: [1, 2, 3, 4], k: [4, 5, 6, 7] });
+      assert.equal((await readDials(page)).length, 2);
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('the whole state round-trips through the URL', async () => {
+    const { page, problems } = await openDemo();
+    let url;
+    let expected;
+    try {
+      await page.selectOption('#head-dim', '32');
+      await page.selectOption('#rope-base', '1000000');
+      await page.selectOption('#rope-pairing', 'interleaved');
+      await page.selectOption('#range', '1024');
+      await page.selectOption('#scaling', 'llama3');
+      await page.selectOption('#factor', '8');
+      await page.selectOption('#train', '256');
+      await setControl(page, '#m', 700);
+      await setControl(page, '#n', 650);
+      await page.check('#lock');
+      await page.uncheck('#rope-on');
+      await page.click('#reroll');
+      await waitForHeavy(page);
+      // The page writes the URL a moment after the last change (browsers throttle history updates).
+      await page.waitForFunction(() => /[?&]seed=/.test(location.search));
+      url = page.url();
+      assert.match(url, /hd=32/);
+      expected = { state: await page.evaluate(() => window.__ropePage.state), dials: await readDials(page), qk: await readQk(page) };
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+    const { page: again, problems: problems2 } = await openDemo(undefined, url.slice(url.indexOf('?')));
+    try {
+      const state = await again.evaluate(() => window.__ropePage.state);
+      assert.deepEqual(state, expected.state);
+      assert.equal(await again.inputValue('#head-dim'), '32');
+      assert.equal(await again.inputValue('#scaling'), 'llama3');
+      assert.equal(await again.inputValue('#m'), '700');
+      assert.equal(await again.isChecked('#lock'), true);
+      assert.equal(await again.isChecked('#rope-on'), false);
+      assert.deepEqual(await readDials(again), expected.dials);
+      assert.equal(await readQk(again), expected.qk);
+      assert.deepEqual(problems2, []);
+    } finally {
+      await again.close();
+    }
+  });
+
   test('screenshots at 1280x800 and 390x844; no horizontal scrolling on a phone', async () => {
     await mkdir(artifactsDir, { recursive: true });
-    const { page } = await openDemo({ width: 1280, height: 800 });
+    const { page, problems } = await openDemo({ width: 1280, height: 800 });
     try {
       await page.screenshot({ path: path.join(artifactsDir, 'demo-1280x800.png'), fullPage: true });
+      await page.screenshot({ path: path.join(artifactsDir, 'demo-1280x800-first-screen.png') });
       await page.setViewportSize({ width: 390, height: 844 });
+      await page.evaluate(() => window.dispatchEvent(new Event('resize')));
+      await page.waitForTimeout(100);
       await page.screenshot({ path: path.join(artifactsDir, 'demo-390x844.png'), fullPage: true });
       const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(scrollWidth <= 390, `the page is ${scrollWidth} px wide at a 390 px viewport`);
+      assert.deepEqual(problems, []);
     } finally {
       await page.close();
     }

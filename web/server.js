@@ -65,6 +65,7 @@ async function handle(req, res, root) {
 
   // req.url is the raw request target: nothing has normalized '..' or percent-escapes yet.
   const rawPath = req.url.split(/[?#]/, 1)[0];
+  const query = req.url.slice(rawPath.length);
   let urlPath;
   try {
     urlPath = decodeURIComponent(rawPath);
@@ -77,7 +78,7 @@ async function handle(req, res, root) {
     return;
   }
   if (urlPath === '/') {
-    redirect(res, '/web/');  // the page's relative imports need it at /web/, not at /
+    redirect(res, `/web/${query}`);  // the page's relative imports need /web/; keep the shared state
     return;
   }
 
@@ -102,7 +103,6 @@ async function handle(req, res, root) {
       // No listings: a folder is served only through its index.html, and only at a URL ending in
       // '/' so that relative links in that page resolve inside the folder.
       if (!rawPath.endsWith('/')) {
-        const query = req.url.slice(rawPath.length);
         redirect(res, `${rawPath}/${query}`);
         return;
       }

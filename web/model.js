@@ -1,0 +1,260 @@
+// model.js: what every view needs from the state, computed with the wasm module. Shared by the
+// page (app.js) and the worker (worker.js): no DOM here.
+//
+// Every number a view shows comes from rope.apply (rotated vectors, and cos/sin read back by
+// rotating a unit vector) or rope.inverseFrequencies; JavaScript only takes dot products and
+// atan2 of the module's outputs.
+
+/** The rotary dim for head_dim and the rope percentage: the seed's int(d_k * p), made even, >= 2. */
+export function rotaryDim(headDim, pct) {
+  return Math.min(headDim, Math.max(2, 2 * Math.floor((headDim * pct) / 2)));
+}
+
+/** The features [a, b] that form plane i. */
+export function pairFeatures(i, dim, pairing) {
+  return pairing === 'half' ? [i, i + dim / 2] : [2 * i, 2 * i + 1];
+}
+
+/**
+ * LongRoPE's factors are searched per model; these are illustrative: 1 for the fast pairs rising
+ * to `factor` (and a little more) for the slowest, the shape Phi-3's published factors have.
+ */
+export function longropeFactors(dim, factor) {
+  const half = dim / 2;
+  const shortFactor = new Array(half).fill(1);
+  const longFactor = Array.from({ length: half }, (_, i) => {
+    const t = half > 1 ? i / (half - 1) : 1;
+    return 1 + (factor * 1.1 - 1) * t * t;
+  });
+  return { shortFactor, longFactor };
+}
+
+/** The scaling option of rw.rotaryEmbedding for the state, or null. */
+export function scalingOption(state, dim) {
+  const { scaling: type, factor, train } = state;
+  switch (type) {
+    case 'linear': return { type, factor };
+    case 'dynamic': return { type, factor, originalMaxPositions: train };
+    case 'yarn': return { type, factor, originalMaxPositions: train };
+    case 'llama3': return { type, factor, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: train };
+    case 'longrope': return { type, originalMaxPositions: train, maxPositions: train * factor, ...longropeFactors(dim, factor) };
+    default: return null;
+  }
+}
+
+export function ropeOptions(state, { scaled = true } = {}) {
+  const dim = rotaryDim(state.hd, state.pct);
+  return { dim, base: state.base, pairing: state.pairing, scaling: scaled ? scalingOption(state, dim) : null };
+}
+
+/** A small seeded PRNG (mulberry32) and normal samples from it, so the URL fixes q and k. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  return { uniform, normal };
+}
+
+/** The seed's example x = [[1,2,3,4],[4,5,6,7],[7,8,9,10]]. */
+export const SEED_X = new Float32Array([1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 9, 10]);
+
+/**
+ * q and k for the state: random normal vectors (k = 0.8 q + 0.6 noise: a key whose content matches
+ * the query's, as the decay argument assumes), or the seed's first two tokens when head_dim is 4.
+ */
+export function vectors(state) {
+  const hd = state.hd;
+  if (state.vec === 'seed' && hd === 4) return { q: SEED_X.slice(0, 4), k: SEED_X.slice(4, 8) };
+  const r = rng(state.seed);
+  const q = new Float32Array(hd);
+  const k = new Float32Array(hd);
+  for (let i = 0; i < hd; i++) q[i] = r.normal();
+  for (let i = 0; i < hd; i++) k[i] = 0.8 * q[i] + 0.6 * r.normal();
+  return { q, k };
+}
+
+/** x copied to every position of `positions` and rotated there by the module: [P, hd]. */
+export function rotateAt(rope, x, positions) {
+  const hd = x.length;
+  const P = positions.length;
+  const xs = new Float32Array(P * hd);
+  for (let p = 0; p < P; p++) xs.set(x, p * hd);
+  return rope.apply(xs, { shape: [P, 1, 1, hd], layout: 'sbhd', positions });
+}
+
+export function dot(a, aOffset, b, bOffset, n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[aOffset + i] * b[bOffset + i];
+  return s;
+}
+
+/** S[i][j] = Q_i . K_j for [P, hd] row-major Q and K: four rows of K per pass over a row of Q. */
+export function scores(Q, K, P, hd) {
+  const S = new Float32Array(P * P);
+  for (let i = 0; i < P; i++) {
+    const qo = i * hd;
+    let j = 0;
+    for (; j + 4 <= P; j += 4) {
+      const k0 = j * hd;
+      const k1 = k0 + hd;
+      const k2 = k1 + hd;
+      const k3 = k2 + hd;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let f = 0; f < hd; f++) {
+        const q = Q[qo + f];
+        s0 += q * K[k0 + f];
+        s1 += q * K[k1 + f];
+        s2 += q * K[k2 + f];
+        s3 += q * K[k3 + f];
+      }
+      S[i * P + j] = s0;
+      S[i * P + j + 1] = s1;
+      S[i * P + j + 2] = s2;
+      S[i * P + j + 3] = s3;
+    }
+    for (; j < P; j++) S[i * P + j] = dot(Q, qo, K, j * hd, hd);
+  }
+  return S;
+}
+
+/** Angle wrapped to (-pi, pi]. */
+export function wrap(angle) {
+  const t = angle - 2 * Math.PI * Math.floor((angle + Math.PI) / (2 * Math.PI));
+  return t <= -Math.PI ? t + 2 * Math.PI : t;
+}
+
+/** Milliseconds fn takes, and its result. */
+export function timed(fn) {
+  const t0 = performance.now();
+  const value = fn();
+  return [value, performance.now() - t0];
+}
+
+/**
+ * Everything the dials, spectrum, partial-rotation and computation views need for the state:
+ * one apply call rotating q to position m and k to position n ([2, 1, 1, hd], positions [m, n]),
+ * one rotating the unit vectors of the chosen pair to m (the cos and sin the module used), and the
+ * frequencies in force with and without scaling.
+ */
+export function computeFrame(rw, state) {
+  const { q, k } = vectors(state);
+  const hd = state.hd;
+  const options = ropeOptions(state);
+  const { dim, pairing } = options;
+  const half = dim / 2;
+  const rope = rw.rotaryEmbedding(options);
+  const plain = rw.rotaryEmbedding(ropeOptions(state, { scaled: false }));
+  try {
+    const x = new Float32Array(2 * hd);
+    x.set(q, 0);
+    x.set(k, hd);
+    const positions = new Int32Array([state.m, state.n]);
+    const [y, applyMs] = timed(() => rope.apply(x, { shape: [2, 1, 1, hd], layout: 'sbhd', positions }));
+    const theta = rope.inverseFrequencies;
+    const thetaPlain = plain.inverseFrequencies;
+    const qr = y.subarray(0, hd);
+    const kr = y.subarray(hd);
+
+    // cos and sin of the chosen pair at m, as the module applies them: rotate e_a to position m.
+    const pair = Math.min(state.pair, half - 1);
+    const [a, b] = pairFeatures(pair, dim, pairing);
+    const unit = new Float32Array(hd);
+    unit[a] = 1;
+    const [u, unitMs] = timed(() => rope.apply(unit, { shape: [1, 1, 1, hd], layout: 'sbhd', positions: new Int32Array([state.m]) }));
+
+    const pairs = [];
+    for (let i = 0; i < half; i++) {
+      const [fa, fb] = pairFeatures(i, dim, pairing);
+      const q0 = Math.atan2(q[fb], q[fa]);
+      const k0 = Math.atan2(k[fb], k[fa]);
+      const qAngle = Math.atan2(qr[fb], qr[fa]);
+      const kAngle = Math.atan2(kr[fb], kr[fa]);
+      pairs.push({
+        i, a: fa, b: fb, theta: theta[i], thetaPlain: thetaPlain[i],
+        q: [qr[fa], qr[fb]], k: [kr[fa], kr[fb]],
+        qAngle, kAngle,
+        rotQ: wrap(qAngle - q0),   // how far the module turned q's pair
+        rotK: wrap(kAngle - k0),
+        between: wrap(qAngle - kAngle),
+        dot: qr[fa] * kr[fa] + qr[fb] * kr[fb],
+        qNorm: Math.hypot(q[fa], q[fb]), kNorm: Math.hypot(k[fa], k[fb]),
+      });
+    }
+    let passDot = 0;
+    for (let f = dim; f < hd; f++) passDot += qr[f] * kr[f];
+    return {
+      hd, dim, half, pairing, q, k, qr: qr.slice(), kr: kr.slice(), pairs, theta, thetaPlain,
+      qk: dot(qr, 0, kr, 0, hd), qkRaw: dot(q, 0, k, 0, hd), passDot,
+      attentionScaling: rope.attentionScaling, cacheInfo: rope.cacheInfo,
+      unit: { pair, a, b, cos: u[a], sin: u[b] },
+      timings: { applyMs, unitMs },
+    };
+  } finally {
+    rope.dispose();
+    plain.dispose();
+  }
+}
+
+/**
+ * The heavy part, run in the worker: the heatmap S[i][j] = q(m_i) . k(n_j) on `grid` positions
+ * spaced `stride` apart (two apply calls, then the dot products), q(d) . k(0) for every distance
+ * d < range, and its average over random vectors with k = q.
+ */
+export function computeHeavy(rw, state, { samples = 32 } = {}) {
+  const { q, k } = vectors(state);
+  const hd = state.hd;
+  const range = state.range;
+  const grid = Math.min(range, 512);
+  const stride = range / grid;
+  const timings = {};
+  const options = ropeOptions(state);
+  const newRope = () => rw.rotaryEmbedding(options);
+
+  // Heatmap: one call rotating q at every grid position, one rotating k.
+  const gridPositions = Int32Array.from({ length: grid }, (_, i) => i * stride);
+  let rope = newRope();
+  const t0 = performance.now();
+  const Q = rotateAt(rope, q, gridPositions);
+  const K = rotateAt(rope, k, gridPositions);
+  timings.heatApplyMs = performance.now() - t0;
+  rope.dispose();
+  const t1 = performance.now();
+  const heat = scores(Q, K, grid, hd);
+  timings.heatDotMs = performance.now() - t1;
+
+  // Decay: q at position d against k at position 0, for every d < range.
+  const distances = Int32Array.from({ length: range }, (_, d) => d);
+  rope = newRope();
+  const t2 = performance.now();
+  const kAt0 = rotateAt(rope, k, new Int32Array([0]));
+  const Qd = rotateAt(rope, q, distances);
+  rope.dispose();
+  const decay = new Float32Array(range);
+  for (let d = 0; d < range; d++) decay[d] = dot(Qd, d * hd, kAt0, 0, hd);
+
+  // The average over random q with k = q, normalised so that distance 0 scores 1.
+  const r = rng(state.seed * 7919 + 1);
+  const average = new Float64Array(range);
+  const x = new Float32Array(hd);
+  rope = newRope();
+  for (let s = 0; s < samples; s++) {
+    for (let f = 0; f < hd; f++) x[f] = r.normal();
+    const x0 = rotateAt(rope, x, new Int32Array([0]));
+    const X = rotateAt(rope, x, distances);
+    for (let d = 0; d < range; d++) average[d] += dot(X, d * hd, x0, 0, hd);
+  }
+  rope.dispose();
+  const averageNorm = new Float32Array(range);
+  for (let d = 0; d < range; d++) averageNorm[d] = average[d] / average[0];
+  timings.decayMs = performance.now() - t2;
+  return { grid, stride, range, heat, decay, average: averageNorm, timings };
+}
