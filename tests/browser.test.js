@@ -461,8 +461,35 @@ describe('demo page and package in Chromium', { timeout: 120_000 }, () => {
       assert.equal(await page.inputValue('#m'), '101');
       assert.equal(await page.inputValue('#n'), '29');
 
+      // Angles never seen in training: hatched past |m − n| = training context − 1 (128 by
+      // default), pushed out by a longer training context or by scaling, gone without RoPE.
+      const unseen = () => page.$eval('#heatmap', (el) => ({ from: el.dataset.unseenFrom, cells: Number(el.dataset.unseenCells) }));
+      const cellsFrom = (k) => (512 - k) * (512 - k + 1);  // cells with |i − j| >= k on the 512 grid
+      assert.deepEqual(await unseen(), { from: '128', cells: cellsFrom(128) });
+      assert.equal(await page.$eval('#heat-unseen', (el) => el.hasAttribute('hidden')), false);
+      assert.match(await page.textContent('#heat-note'), /Hatched from \|m − n\| = 128/);
+      await page.selectOption('#train', '256');
+      await waitForHeavy(page);
+      assert.deepEqual(await unseen(), { from: '256', cells: cellsFrom(256) });
+      // Linear ×4 and Llama 3 ×4 slow every slow pair by 4: seen up to 4 · 127 = 508.
+      await page.selectOption('#train', '128');
+      for (const type of ['linear', 'llama3']) {
+        await page.selectOption('#scaling', type);
+        await page.selectOption('#factor', '4');
+        await waitForHeavy(page);
+        assert.deepEqual(await unseen(), { from: '509', cells: cellsFrom(509) }, type);
+      }
+      await page.selectOption('#scaling', 'none');
+      await page.selectOption('#train', '4096');
+      await waitForHeavy(page);
+      assert.deepEqual(await unseen(), { from: 'none', cells: 0 });
+      assert.equal(await page.$eval('#heat-unseen', (el) => el.hasAttribute('hidden')), true);
+      await page.selectOption('#train', '128');
+      await waitForHeavy(page);
+
       await page.uncheck('#rope-on');
       assert.equal(await page.$eval('#heatmap', (el) => el.dataset.rope), 'false');
+      assert.deepEqual(await unseen(), { from: 'none', cells: 0 });
       const flat = await page.$eval('#heatmap', (canvas) => {
         const { data } = canvas.getContext('2d').getImageData(0, 0, 40, 40);
         return new Set(Array.from({ length: data.length / 4 }, (_, i) => data.slice(i * 4, i * 4 + 3).join())).size;

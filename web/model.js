@@ -132,6 +132,22 @@ export function wrap(angle) {
   return t <= -Math.PI ? t + 2 * Math.PI : t;
 }
 
+/**
+ * The largest distance |m − n| at which every pair is turned between q and k no further than
+ * training ever turned it, or Infinity. Training (frequencies `trainTheta`, `train` positions)
+ * turned pair i through at most (train − 1)·θ_i; a pair whose wavelength fits in that saw every
+ * angle, the slower ones only [0, (train − 1)·θ_i]. With the frequencies `theta` in force, a
+ * distance d turns pair i by d·θ_i: past the limit for the first slow pair that gets there.
+ */
+export function seenDistance(theta, trainTheta, train) {
+  let limit = Infinity;
+  for (let i = 0; i < theta.length; i++) {
+    const seen = (train - 1) * trainTheta[i];
+    if (seen < 2 * Math.PI) limit = Math.min(limit, Math.floor((seen / theta[i]) * (1 + 1e-9)));
+  }
+  return limit;
+}
+
 /** Milliseconds fn takes, and its result. */
 export function timed(fn) {
   const t0 = performance.now();
@@ -226,7 +242,14 @@ export function computeHeavy(rw, state, { samples = 32 } = {}) {
   const Q = rotateAt(rope, q, gridPositions);
   const K = rotateAt(rope, k, gridPositions);
   timings.heatApplyMs = performance.now() - t0;
+  // The frequencies in force for that call (dynamic NTK picks them from the call's positions),
+  // and the unscaled ones training used.
+  const heatTheta = rope.inverseFrequencies;
   rope.dispose();
+  const trained = rw.rotaryEmbedding(ropeOptions(state, { scaled: false }));
+  const trainTheta = trained.inverseFrequencies;
+  trained.dispose();
+  const seen = seenDistance(heatTheta, trainTheta, state.train);
   const t1 = performance.now();
   const heat = scores(Q, K, grid, hd);
   timings.heatDotMs = performance.now() - t1;
@@ -256,5 +279,5 @@ export function computeHeavy(rw, state, { samples = 32 } = {}) {
   const averageNorm = new Float32Array(range);
   for (let d = 0; d < range; d++) averageNorm[d] = average[d] / average[0];
   timings.decayMs = performance.now() - t2;
-  return { grid, stride, range, heat, decay, average: averageNorm, timings };
+  return { grid, stride, range, heat, decay, average: averageNorm, seen, heatTheta, trainTheta, timings };
 }

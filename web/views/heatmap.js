@@ -15,9 +15,38 @@ for (let i = 0; i < 256; i++) {
 }
 const gradientCss = `linear-gradient(to right, ${STOPS.map((s) => `rgb(${s.join(',')})`).join(', ')})`;
 
+const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * The cells with |i − j| ≥ k0 on a grid × grid board as two staircase paths (x = column, y = row),
+ * cell edges exact so the hatching covers whole cells at any grid size.
+ */
+function bandPath(grid, k0) {
+  if (k0 >= grid) return '';
+  let lower = `M 0 ${grid}`;
+  let upper = `M ${grid} 0`;
+  for (let j = 0; j + k0 < grid; j++) {
+    lower += ` L ${j} ${j + k0} L ${j + 1} ${j + k0}`;
+    upper += ` L ${j + k0} ${j} L ${j + k0} ${j + 1}`;
+  }
+  return `${lower} L ${grid - k0} ${grid} Z ${upper} L ${grid} ${grid - k0} Z`;
+}
+
 export function createHeatmap({ setState, getState }) {
   const canvas = document.getElementById('heatmap');
   const legend = document.getElementById('heat-legend');
+  const note = document.getElementById('heat-note');
+  // Hatching over the cells whose distance turns some pair past what training reached: an SVG
+  // over the canvas in grid units, so the stripes stay crisp while the canvas is pixelated.
+  const overlay = document.getElementById('heat-unseen');
+  overlay.innerHTML = '<defs><pattern id="heat-hatch" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+    + '<rect class="hatch-light" x="0" y="0" height="1"></rect><rect class="hatch-dark" y="0" height="1"></rect></pattern></defs>'
+    + '<path class="band" fill="url(#heat-hatch)"></path><path class="edge"></path>';
+  const pattern = overlay.querySelector('pattern');
+  const [light, dark] = pattern.querySelectorAll('rect');
+  const band = overlay.querySelector('.band');
+  const edge = overlay.querySelector('.edge');
+  let overlayKey = '';
   const table = dataTable(document.getElementById('heat-data'), 'Score on each diagonal m − n (every cell of a diagonal), from the module');
   let heavy = null;
   let image = null;
@@ -72,11 +101,51 @@ export function createHeatmap({ setState, getState }) {
     g.lineWidth = lw;
     const box = Math.max(3, grid / 64);
     g.strokeRect(j - box / 2, i - box / 2, box, box);
+    drawUnseen(state);
     canvas.dataset.m = String(state.m);
     canvas.dataset.n = String(state.n);
     canvas.dataset.rope = String(state.rope);
     canvas.dataset.grid = String(grid);
     canvas.dataset.cell = String(state.rope ? heavy.heat[i * grid + j] : raw);
+  }
+
+  /** First grid distance past what training reached (grid when none), for the result and state. */
+  function unseenFrom() {
+    const { grid, stride, seen } = heavy;
+    return Number.isFinite(seen) ? Math.min(grid, Math.floor(seen / stride) + 1) : grid;
+  }
+
+  function drawUnseen(state) {
+    const grid = heavy.grid;
+    // Without RoPE no pair turns at all: nothing is out of training's range.
+    const k0 = state.rope ? unseenFrom() : grid;
+    const key = `${heavy.id}:${k0}`;
+    if (key === overlayKey) return;
+    overlayKey = key;
+    const cells = k0 < grid ? (grid - k0) * (grid - k0 + 1) : 0;
+    overlay.setAttribute('viewBox', `0 0 ${grid} ${grid}`);
+    const p = grid / 40;  // stripes as wide whatever the grid
+    pattern.setAttribute('width', String(p));
+    pattern.setAttribute('height', String(p));
+    light.setAttribute('width', String(p * 0.45));
+    dark.setAttribute('x', String(p * 0.45));
+    dark.setAttribute('width', String(p * 0.15));
+    light.setAttribute('height', String(p));
+    dark.setAttribute('height', String(p));
+    band.setAttribute('d', bandPath(grid, k0));
+    edge.setAttribute('d', k0 < grid ? `M 0 ${k0} L ${grid - k0} ${grid} M ${k0} 0 L ${grid} ${grid - k0}` : '');
+    overlay.toggleAttribute('hidden', cells === 0);  // SVG elements have no .hidden property
+    const from = k0 < grid ? k0 * heavy.stride : null;
+    canvas.dataset.unseenCells = String(cells);
+    canvas.dataset.unseenFrom = from === null ? 'none' : String(from);
+    canvas.dataset.seenDistance = String(heavy.seen);
+    const scaled = state.scaling !== 'none';
+    note.textContent = !state.rope
+      ? 'RoPE off: no pair turns, so no cell is outside what training saw.'
+      : from === null
+        ? `Every distance shown (up to ${heavy.range - 1}) turns each pair no further than training with ${state.train} positions did${scaled ? ' (with this scaling)' : ''}: nothing is hatched.`
+        : `Hatched from |m − n| = ${from}: ${cells.toLocaleString('en-US')} of ${(grid * grid).toLocaleString('en-US')} cells turn some pair further than training with ${state.train} positions ever did`
+          + `${scaled ? ` (the scaling stretches that from ${state.train} to ${Math.floor(heavy.seen) + 1})` : ''}.`;
   }
 
   function pick(event) {
@@ -122,9 +191,9 @@ export function createHeatmap({ setState, getState }) {
             mn = Math.min(mn, v);
             mx = Math.max(mx, v);
           }
-          rows.push([String(dd * heavy.stride), fixed(mn, 4), fixed(mx - mn, 6)]);
+          rows.push([String(dd * heavy.stride), fixed(mn, 4), fixed(mx - mn, 6), Math.abs(dd * heavy.stride) > heavy.seen ? 'no' : 'yes']);
         }
-        return { head: ['m − n', 'score', 'spread along the diagonal'], rows };
+        return { head: ['m − n', 'score', 'spread along the diagonal', 'angles seen in training'], rows };
       });
     },
   };
