@@ -50,7 +50,7 @@ build_native() {
     local san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
     local name
     # C unit tests: once under ASan + UBSan (+ LeakSanitizer), once plain for valgrind.
-    for name in rope gemm attention; do
+    for name in rope gemm attention mha; do
         if stale "build/test_$name" "${sources[@]}" "tests/native/test_$name.c" "${headers[@]}"; then
             echo "build.sh: build/test_$name (ASan + UBSan) and build/test_${name}_plain (for valgrind)"
             cc "${cflags[@]}" -O1 "${san[@]}" "${sources[@]}" "tests/native/test_$name.c" -lm -o "build/test_$name"
@@ -68,7 +68,7 @@ build_native() {
         echo "build.sh: clang not found; install it for the fuzzers with: apt-get install -y clang libclang-rt-14-dev" >&2
         exit 1
     fi
-    for name in rope; do
+    for name in rope attention; do
         if stale "build/fuzz_$name" "${sources[@]}" "tests/fuzz/fuzz_$name.c" "${headers[@]}"; then
             echo "build.sh: build/fuzz_$name (libFuzzer + ASan + UBSan)"
             clang "${cflags[@]}" -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -240,9 +240,10 @@ static void online_softmax_4(float *p, int count, float *m, float *l, float *alp
 // o[r] = alpha[r] * o[r] + sum_j p[j][r] * v[j] for the 4 rows of a group, in chunks of 8 columns
 // whose 8 accumulators stay in registers over the keys.
 // o: [4, padded_dim]; p: [KEY_BLOCK, 4]; v: key j's row at v + j * ldv, padded_dim floats.
-// Row r takes keys [0, row_end[r]); all 4 take keys [0, all).
+// Row r takes keys [0, row_end[r]); all 4 take keys [0, all). seen: NULL, or (with a mask)
+// [KEY_BLOCK, 4]: of the keys past `all`, row r takes only those with seen[j][r] != 0.
 static void add_values_4x8(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
-                           int all, const int *row_end) {
+                           int all, const int *row_end, const uint8_t *seen) {
     size_t ldo = (size_t)padded_dim;
     float *o0 = o, *o1 = o + ldo, *o2 = o + 2 * ldo, *o3 = o + 3 * ldo;
     int end = row_end[0];
@@ -270,23 +271,24 @@ static void add_values_4x8(float *o, int padded_dim, const float *alpha, const f
             c30 = f32x4_add(c30, f32x4_mul(w, v0));
             c31 = f32x4_add(c31, f32x4_mul(w, v1));
         }
-        // The last few keys near the causal diagonal: only the rows that see key j take it. Their
-        // p is 0 for the others, but 0 * (a NaN or inf in v) would still be NaN.
+        // The last few keys near the causal diagonal, and those past a key the mask hides: only
+        // the rows that see key j take it. Their p is 0 for the others, but 0 * (a NaN or inf in
+        // v) would still be NaN.
         for (int j = all; j < end; j++, pj += 4, vj += ldv) {
             f32x4 v0 = f32x4_load(vj), v1 = f32x4_load(vj + 4);
-            if (j < row_end[0]) {
+            if (j < row_end[0] && (!seen || seen[4 * j])) {
                 c00 = f32x4_add(c00, f32x4_mul(f32x4_splat(pj[0]), v0));
                 c01 = f32x4_add(c01, f32x4_mul(f32x4_splat(pj[0]), v1));
             }
-            if (j < row_end[1]) {
+            if (j < row_end[1] && (!seen || seen[4 * j + 1])) {
                 c10 = f32x4_add(c10, f32x4_mul(f32x4_splat(pj[1]), v0));
                 c11 = f32x4_add(c11, f32x4_mul(f32x4_splat(pj[1]), v1));
             }
-            if (j < row_end[2]) {
+            if (j < row_end[2] && (!seen || seen[4 * j + 2])) {
                 c20 = f32x4_add(c20, f32x4_mul(f32x4_splat(pj[2]), v0));
                 c21 = f32x4_add(c21, f32x4_mul(f32x4_splat(pj[2]), v1));
             }
-            if (j < row_end[3]) {
+            if (j < row_end[3] && (!seen || seen[4 * j + 3])) {
                 c30 = f32x4_add(c30, f32x4_mul(f32x4_splat(pj[3]), v0));
                 c31 = f32x4_add(c31, f32x4_mul(f32x4_splat(pj[3]), v1));
             }
@@ -303,21 +305,36 @@ static void add_values_4x8(float *o, int padded_dim, const float *alpha, const f
 }
 
 // o[0] = alpha[0] * o[0] + sum_{j < row_end[0]} p[j][0] * v[j]: add_values_4x8 for a group whose
-// only real row is row 0 (`all` is row_end[0] then). 32 columns at a time where it can, so that 8
-// independent sums keep the adds busy; each column sums over the keys in the same order as in
-// add_values_4x8.
+// only real row is row 0 (`all` is row_end[0] then, unless the mask hides a key from it: of the
+// keys from `all` on, it takes those with seen[j][0] != 0). 32 columns at a time where it can, so
+// that 8 independent sums keep the adds busy; each column sums over the keys in the same order as
+// in add_values_4x8.
 static void add_values_1x8(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
-                           int all, const int *row_end) {
+                           int all, const int *row_end, const uint8_t *seen) {
     f32x4 a0 = f32x4_splat(alpha[0]);
-    const float *p_end = p + 4 * row_end[0];
+    const float *p_all = p + 4 * all, *p_end = p + 4 * row_end[0];
     int c = 0;
     for (; c + 32 <= padded_dim; c += 32) {
         f32x4 c0 = f32x4_mul(f32x4_load(o + c), a0), c1 = f32x4_mul(f32x4_load(o + c + 4), a0);
         f32x4 c2 = f32x4_mul(f32x4_load(o + c + 8), a0), c3 = f32x4_mul(f32x4_load(o + c + 12), a0);
         f32x4 c4 = f32x4_mul(f32x4_load(o + c + 16), a0), c5 = f32x4_mul(f32x4_load(o + c + 20), a0);
         f32x4 c6 = f32x4_mul(f32x4_load(o + c + 24), a0), c7 = f32x4_mul(f32x4_load(o + c + 28), a0);
-        const float *vj = v + c;
-        for (const float *pj = p; pj < p_end; pj += 4, vj += ldv) {
+        const float *vj = v + c, *pj = p;
+        for (; pj < p_all; pj += 4, vj += ldv) {
+            f32x4 w = f32x4_splat(pj[0]);
+            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
+            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
+            c2 = f32x4_add(c2, f32x4_mul(w, f32x4_load(vj + 8)));
+            c3 = f32x4_add(c3, f32x4_mul(w, f32x4_load(vj + 12)));
+            c4 = f32x4_add(c4, f32x4_mul(w, f32x4_load(vj + 16)));
+            c5 = f32x4_add(c5, f32x4_mul(w, f32x4_load(vj + 20)));
+            c6 = f32x4_add(c6, f32x4_mul(w, f32x4_load(vj + 24)));
+            c7 = f32x4_add(c7, f32x4_mul(w, f32x4_load(vj + 28)));
+        }
+        // Past `all` (only with a mask), a key the mask hides stays out: 0 * (a NaN or inf in v)
+        // is NaN.
+        for (; pj < p_end; pj += 4, vj += ldv) {
+            if (!seen[pj - p]) continue;
             f32x4 w = f32x4_splat(pj[0]);
             c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
             c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
@@ -339,8 +356,14 @@ static void add_values_1x8(float *o, int padded_dim, const float *alpha, const f
     }
     for (; c < padded_dim; c += 8) {
         f32x4 c0 = f32x4_mul(f32x4_load(o + c), a0), c1 = f32x4_mul(f32x4_load(o + c + 4), a0);
-        const float *vj = v + c;
-        for (const float *pj = p; pj < p_end; pj += 4, vj += ldv) {
+        const float *vj = v + c, *pj = p;
+        for (; pj < p_all; pj += 4, vj += ldv) {
+            f32x4 w = f32x4_splat(pj[0]);
+            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
+            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
+        }
+        for (; pj < p_end; pj += 4, vj += ldv) {
+            if (!seen[pj - p]) continue;
             f32x4 w = f32x4_splat(pj[0]);
             c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
             c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
@@ -348,7 +371,6 @@ static void add_values_1x8(float *o, int padded_dim, const float *alpha, const f
         f32x4_store(o + c, c0);
         f32x4_store(o + c + 4, c1);
     }
-    (void)all;
 }
 
 // A group's two micro-kernels, picked by how many of its 4 rows are real, and called through
@@ -359,7 +381,7 @@ static void add_values_1x8(float *o, int padded_dim, const float *alpha, const f
 typedef struct {
     void (*scores)(const float *qt, const float *kt, int head_dim, int tiles, float *p);
     void (*add_values)(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
-                       int all, const int *row_end);
+                       int all, const int *row_end, const uint8_t *seen);
 } group_kernels;
 
 static const group_kernels four_rows = {scores_4x8, add_values_4x8};
@@ -381,17 +403,27 @@ static void attend_group(const attention_dims *a, int i0, int j0, const float *q
     kernels->scores(qt, kt + (size_t)j0 * d, d, tiles, p);
 
     // Row r sees the block's keys [0, row_end[r]); the rest of its tiles (the causal diagonal, and
-    // padding past seq_k) become -inf.
+    // padding past seq_k) become -inf. With a mask, seen[j][r] says whether row r sees key j
+    // (j < row_end[r]), a hidden key's score becomes -inf, and `all` ends before the first key
+    // hidden from a real row: add_values must leave such a key out of that row's sum, not only
+    // weigh it 0 (0 * a NaN or inf in v is NaN).
+    uint8_t seen[4 * KEY_BLOCK];
     int row_end[4], all = count;
     for (int r = 0; r < 4; r++) {
         int e = visible_keys(a, i0 + r) - j0;
         row_end[r] = e < 0 ? 0 : e < count ? e : count;
         if (row_end[r] < all) all = row_end[r];
         for (int j = row_end[r]; j < tiles * 8; j++) p[4 * j + r] = -INFINITY;
-        if (a->mask && i0 + r < a->seq_q) {
-            const uint8_t *row = a->mask + (i0 + r) * a->mask_q + j0 * a->mask_k;
+        if (a->mask) {
+            // Pad rows (past seq_q) have no mask row; their results are dropped, so they take no
+            // key past `all`.
+            const uint8_t *row = i0 + r < a->seq_q ? a->mask + (i0 + r) * a->mask_q + j0 * a->mask_k : NULL;
             for (int j = 0; j < row_end[r]; j++) {
-                if (!row[j * a->mask_k]) p[4 * j + r] = -INFINITY;
+                seen[4 * j + r] = row && row[j * a->mask_k] != 0;
+                if (row && !seen[4 * j + r]) {
+                    p[4 * j + r] = -INFINITY;
+                    if (j < all) all = j;
+                }
             }
         }
     }
@@ -406,7 +438,7 @@ static void attend_group(const attention_dims *a, int i0, int j0, const float *q
 
     float alpha[4];
     online_softmax_4(p, tiles * 8, m, l, alpha);
-    kernels->add_values(o, a->padded_dim, alpha, p, v + (size_t)j0 * ldv, ldv, all, row_end);
+    kernels->add_values(o, a->padded_dim, alpha, p, v + (size_t)j0 * ldv, ldv, all, row_end, a->mask ? seen : NULL);
 }
 
 // Divides a finished row by its sum into out, and turns its raw scores in weights (if any) into
@@ -438,6 +470,13 @@ static void finish_row(const attention_dims *a, int i, const float *o, float m, 
         memcpy(tail, w + j, (size_t)(visible - j) * sizeof(float));
         f32x4_store(tail, f32x4_mul(f32x4_exp2(f32x4_sub(f32x4_load(tail), shift)), inv4));
         memcpy(w + j, tail, (size_t)(visible - j) * sizeof(float));
+    }
+    if (a->mask) {
+        // A masked weight is 2^-inf / l: 0, but NaN in a row whose l is NaN. It must be exactly 0.
+        const uint8_t *row = a->mask + i * a->mask_q;
+        for (j = 0; j < visible; j++) {
+            if (!row[j * a->mask_k]) w[j] = 0.0f;
+        }
     }
     memset(w + visible, 0, (size_t)(a->seq_k - visible) * sizeof(float));
 }

@@ -30,7 +30,7 @@
 // scores are all -inf, gets zeros in out and in weights, never NaN.
 // NaN or Inf in the inputs reach exactly the outputs that depend on them: a NaN or +inf score
 // makes its row NaN (out, and the visible weights), as in PyTorch; a NaN in v makes NaN that
-// column of the rows that see the key; a key a query cannot see (causal) never affects it.
+// column of the rows that see the key; a key a query cannot see (causal or masked) never affects it.
 // Decoding: running the queries one at a time (seq_q 1 and seq_k t + 1, causal) gives bit for bit
 // the rows of the full causal call.
 //

@@ -7,7 +7,8 @@
 
 #include "rope.h"
 
-// The four nn.Linear layers, PyTorch layout: weight [out, in] = [d_model, d_model], bias [d_model].
+// The four nn.Linear layers, PyTorch layout: weight [out, in] = [d_model, d_model], bias [d_model]
+// or NULL (no bias).
 typedef struct {
     const float *query_weight, *query_bias;
     const float *key_weight, *key_bias;

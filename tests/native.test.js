@@ -1,6 +1,6 @@
 // native.test.js: runs the native binaries `./build.sh native` builds from c/ and tests/:
 // the C unit tests under ASan + UBSan + LeakSanitizer, the same tests under valgrind, and the
-// libFuzzer harness for a bounded time (ROPE_FUZZ_SECONDS, default 60).
+// libFuzzer harnesses for a bounded time (ROPE_FUZZ_SECONDS each, default 45: 90 s for the two).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -43,7 +43,7 @@ function assertAllPassed(stdout) {
 }
 
 // The C modules with unit tests of their own: tests/native/test_NAME.c.
-const MODULES = ['rope', 'gemm', 'attention'];
+const MODULES = ['rope', 'gemm', 'attention', 'mha'];
 
 for (const name of MODULES) {
   test(`C unit tests of ${name} pass under ASan, UBSan and LeakSanitizer`, () => {
@@ -59,19 +59,26 @@ for (const name of MODULES) {
   });
 }
 
-test('libFuzzer harness finds nothing in a bounded run', () => {
-  const seconds = Number(process.env.ROPE_FUZZ_SECONDS ?? 60);
-  assert.ok(Number.isInteger(seconds) && seconds > 0, `ROPE_FUZZ_SECONDS must be a positive integer, got ${process.env.ROPE_FUZZ_SECONDS}`);
-  // New inputs accumulate in build/fuzz-corpus across runs; tests/fuzz/corpus holds the seeds.
-  const corpus = join('build', 'fuzz-corpus');
-  mkdirSync(join(root, corpus), { recursive: true });
-  run('build/fuzz_rope', [
-    `-max_total_time=${seconds}`,
-    '-timeout=30',                                   // one input running 30 s is a hang
-    '-rss_limit_mb=2048',
-    `-artifact_prefix=${join('build', 'fuzz-')}`,    // a crashing input lands in build/, not the cwd
-    '-print_final_stats=1',
-    corpus,
-    join('tests', 'fuzz', 'corpus'),
-  ], seconds + 300);
-});
+// The libFuzzer harnesses, tests/fuzz/fuzz_NAME.c: their seeds, and where the new inputs they
+// find accumulate across runs.
+const FUZZERS = [
+  { name: 'rope', seeds: join('tests', 'fuzz', 'corpus'), corpus: join('build', 'fuzz-corpus') },
+  { name: 'attention', seeds: join('tests', 'fuzz', 'corpus_attention'), corpus: join('build', 'fuzz-corpus-attention') },
+];
+
+for (const { name, seeds, corpus } of FUZZERS) {
+  test(`libFuzzer harness fuzz_${name} finds nothing in a bounded run`, () => {
+    const seconds = Number(process.env.ROPE_FUZZ_SECONDS ?? 45);
+    assert.ok(Number.isInteger(seconds) && seconds > 0, `ROPE_FUZZ_SECONDS must be a positive integer, got ${process.env.ROPE_FUZZ_SECONDS}`);
+    mkdirSync(join(root, corpus), { recursive: true });
+    run(`build/fuzz_${name}`, [
+      `-max_total_time=${seconds}`,
+      '-timeout=30',                                       // one input running 30 s is a hang
+      '-rss_limit_mb=2048',
+      `-artifact_prefix=${join('build', `fuzz-${name}-`)}`,  // a crashing input lands in build/, not the cwd
+      '-print_final_stats=1',
+      corpus,
+      seeds,
+    ], seconds + 300);
+  });
+}

@@ -101,10 +101,17 @@ static void reference_rope(const attention_case *c, double *x, double p) {
     }
 }
 
+// Whether query i of head h of batch row b sees key j: causal, and the mask (NULL: none).
+static int sees_key(const attention_case *c, const attention_mask *mask, int b, int h, int i, int j) {
+    if (j >= visible_keys(c, i)) return 0;
+    return !mask || mask->data[b * mask->stride_b + h * mask->stride_h + i * mask->stride_q + j * mask->stride_k] != 0;
+}
+
 // out: like q, weights: [batch, heads, seq_q, seq_k] (may be NULL), in float64. Keys a query
-// cannot see are left out of its sums entirely; a row that sees none is 0.
-static void reference_attention(const attention_case *c, const float *q, const float *k, const float *v, double *out,
-                                double *weights) {
+// cannot see (causal or masked; mask may be NULL) are left out of its sums entirely; a row that
+// sees none is 0.
+static void reference_attention(const attention_case *c, const float *q, const float *k, const float *v,
+                                const attention_mask *mask, double *out, double *weights) {
     int d = c->head_dim;
     double *qi = malloc((size_t)d * sizeof(double));
     double *keys = malloc((size_t)c->seq_k * d * sizeof(double));
@@ -121,27 +128,29 @@ static void reference_attention(const attention_case *c, const float *q, const f
                 const float *src = q + vector_at(c->layout, c->batch, c->heads, c->seq_q, d, b, h, i);
                 for (int f = 0; f < d; f++) qi[f] = src[f];
                 if (c->rope_dim) reference_rope(c, qi, (double)c->offset + c->seq_k - c->seq_q + i);
-                int visible = visible_keys(c, i);
                 double max = -INFINITY, sum = 0;
-                for (int j = 0; j < visible; j++) {
+                for (int j = 0; j < c->seq_k; j++) {
+                    if (!sees_key(c, mask, b, h, i, j)) continue;
                     double dot = 0;
                     for (int f = 0; f < d; f++) dot += qi[f] * keys[(size_t)j * d + f];
                     scores[j] = (double)c->scale * dot;
                     if (scores[j] > max) max = scores[j];  // skips NaN; exp(NaN - max) is NaN below
                 }
-                for (int j = 0; j < visible; j++) {
+                for (int j = 0; j < c->seq_k; j++) {
+                    if (!sees_key(c, mask, b, h, i, j)) continue;
                     scores[j] = exp(scores[j] - max);
                     sum += scores[j];
                 }
                 double *o = out + vector_at(c->layout, c->batch, c->heads, c->seq_q, d, b, h, i);
                 for (int f = 0; f < d; f++) o[f] = 0;
-                for (int j = 0; j < visible; j++) {
+                for (int j = 0; j < c->seq_k; j++) {
+                    if (!sees_key(c, mask, b, h, i, j)) continue;
                     const float *vj = v + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, d, b, kvh, j);
                     for (int f = 0; f < d; f++) o[f] += scores[j] / sum * vj[f];
                 }
                 if (weights) {
                     double *w = weights + (((size_t)b * c->heads + h) * c->seq_q + i) * c->seq_k;
-                    for (int j = 0; j < c->seq_k; j++) w[j] = j < visible ? scores[j] / sum : 0;
+                    for (int j = 0; j < c->seq_k; j++) w[j] = sees_key(c, mask, b, h, i, j) ? scores[j] / sum : 0;
                 }
             }
         }
@@ -212,7 +221,7 @@ static attention_run run_case(const attention_case *c, const float *q, const flo
     rope_embedding *rope = c->rope_dim ? rope_create(c->rope_dim, BASE, c->pairing) : NULL;
     run.status = call_forward(c, run.q, run.k, run.v, run.out, run.weights, rope);
     rope_destroy(rope);
-    reference_attention(c, run.q, run.k, run.v, run.ref_out, run.ref_weights);
+    reference_attention(c, run.q, run.k, run.v, NULL, run.ref_out, run.ref_weights);
     return run;
 }
 
@@ -655,6 +664,251 @@ static void test_errors(void) {
     rope_destroy(rope4);
 }
 
+// ----------------------------------------------------------------------------
+// masks
+
+// The stride patterns of an attention_mask tested: the seed's [seq_q, seq_k, batch] and
+// [seq_q, seq_k, 1], a full [batch, heads, seq_q, seq_k], the same broadcast over heads
+// [batch, 1, seq_q, seq_k], and key-major [batch, heads, seq_k, seq_q] (stride_q < stride_k).
+enum { MASK_SEED_BATCH, MASK_SEED_ONE, MASK_FULL, MASK_HEADS_BROADCAST, MASK_KEY_MAJOR, MASK_PATTERNS };
+static const char *mask_names[MASK_PATTERNS] = {"[sq, sk, batch]", "[sq, sk, 1]", "[b, h, sq, sk]", "[b, 1, sq, sk]",
+                                                "[b, h, sk, sq]"};
+
+// Sets *mask's strides for pattern and returns its data, exactly as many bytes as they address:
+// each element visible with probability quarters / 4, a visible one any byte 1..254 (nonzero
+// means visible, not only 1).
+static uint8_t *new_mask(const attention_case *c, int pattern, int quarters, attention_mask *mask) {
+    int64_t b = c->batch, h = c->heads, sq = c->seq_q, sk = c->seq_k, size;
+    attention_mask m = {NULL, 0, 0, 0, 0};
+    if (pattern == MASK_SEED_BATCH) {
+        m.stride_b = 1;
+        m.stride_q = sk * b;
+        m.stride_k = b;
+        size = sq * sk * b;
+    } else if (pattern == MASK_SEED_ONE) {
+        m.stride_q = sk;
+        m.stride_k = 1;
+        size = sq * sk;
+    } else if (pattern == MASK_FULL || pattern == MASK_HEADS_BROADCAST) {
+        m.stride_b = (pattern == MASK_FULL ? h : 1) * sq * sk;
+        m.stride_h = pattern == MASK_FULL ? sq * sk : 0;
+        m.stride_q = sk;
+        m.stride_k = 1;
+        size = (pattern == MASK_FULL ? h : 1) * b * sq * sk;
+    } else {
+        m.stride_b = h * sq * sk;
+        m.stride_h = sq * sk;
+        m.stride_q = 1;
+        m.stride_k = sq;
+        size = b * h * sq * sk;
+    }
+    uint8_t *data = malloc(size > 0 ? (size_t)size : 1);
+    for (int64_t i = 0; i < size; i++) {
+        float r = random_float() + 1.0f;  // uniform in [0, 2)
+        data[i] = r < 0.5f * quarters ? (uint8_t)(1 + (int)(r * 126.0f)) : 0;
+    }
+    m.data = data;
+    *mask = m;
+    return data;
+}
+
+static int call_masked(const attention_case *c, const float *q, const float *k, const float *v, float *out,
+                       float *weights, rope_embedding *rope, const attention_mask *mask) {
+    return rope_attention_forward_masked(q, k, v, out, weights, c->batch, c->heads, c->kv_heads, c->seq_q, c->seq_k,
+                                         c->head_dim, c->layout, c->causal, c->scale, rope, c->offset, mask);
+}
+
+// The exact zeros: a weight of a key the row does not see is 0, and a row that sees no key is 0 in
+// out and weights. Returns 0 if any is not; counts the rows that see no key into *empty_rows.
+static int unseen_are_zero(const attention_case *c, const attention_mask *mask, const float *out,
+                           const float *weights, int *empty_rows) {
+    int ok = 1;
+    *empty_rows = 0;
+    for (int b = 0; b < c->batch; b++) {
+        for (int h = 0; h < c->heads; h++) {
+            for (int i = 0; i < c->seq_q; i++) {
+                const float *w = weights + (((size_t)b * c->heads + h) * c->seq_q + i) * c->seq_k;
+                int seen = 0;
+                for (int j = 0; j < c->seq_k; j++) {
+                    int s = sees_key(c, mask, b, h, i, j);
+                    seen += s;
+                    ok &= s || w[j] == 0.0f;
+                }
+                if (seen) continue;
+                (*empty_rows)++;
+                const float *o = out + vector_at(c->layout, c->batch, c->heads, c->seq_q, c->head_dim, b, h, i);
+                for (int f = 0; f < c->head_dim; f++) ok &= o[f] == 0.0f;
+            }
+        }
+    }
+    return ok;
+}
+
+// A masked call on q, k, v (random when NULL) against the reference with the same mask: out and
+// weights (same NaN places too), and the exact zeros. Returns the number of rows that see no key.
+static int check_masked_case(const attention_case *c, const attention_mask *mask, const float *q_in,
+                             const float *v_in, const char *what) {
+    describe(c, what);
+    size_t nq = q_floats(c), nkv = kv_floats(c), nw = weight_floats(c);
+    float *q = q_in ? copy_of(q_in, nq) : random_tensor(nq, 1.0f), *k = random_tensor(nkv, 1.0f);
+    float *v = v_in ? copy_of(v_in, nkv) : random_tensor(nkv, 1.0f);
+    float *out = random_tensor(nq, 1.0f), *weights = random_tensor(nw, 1.0f);  // garbage to overwrite
+    double *ref_out = malloc((nq > 0 ? nq : 1) * sizeof(double)), *ref_weights = malloc((nw > 0 ? nw : 1) * sizeof(double));
+    rope_embedding *rope = c->rope_dim ? rope_create(c->rope_dim, BASE, c->pairing) : NULL;
+    CHECK(call_masked(c, q, k, v, out, weights, rope, mask) == ROPE_OK);
+    reference_attention(c, q, k, v, mask, ref_out, ref_weights);
+    CHECK(relative_error(out, ref_out, nq) < TOLERANCE);
+    CHECK(relative_error(weights, ref_weights, nw) < TOLERANCE);
+    int empty_rows;
+    CHECK(unseen_are_zero(c, mask, out, weights, &empty_rows));
+    rope_destroy(rope);
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+    free(weights);
+    free(ref_out);
+    free(ref_weights);
+    return empty_rows;
+}
+
+// Random masks in every stride pattern, every layout, with and without causal, on cases that take
+// both group kernels (4 rows, and one row: seq_q % 4 == 1, decoding), two key blocks, grouped
+// heads, RoPE, and seq_q > seq_k (causal rows that see nothing).
+static void test_mask_patterns(void) {
+    // batch, heads, kv_heads, seq_q, seq_k, head_dim, layout, causal, scale, rope_dim, pairing, offset
+    attention_case shapes[] = {
+        {2, 4, 2, 17, 19, 16, 0, 0, 0.25f, 8, ROPE_PAIRING_HALF, 0},
+        {3, 2, 1, 5, 140, 24, 0, 0, 0.2f, 0, 0, 0},
+        {1, 2, 2, 1, 37, 64, 0, 0, 0.125f, 64, ROPE_PAIRING_INTERLEAVED, 10},
+        {2, 2, 2, 33, 20, 12, 0, 0, 0.3f, 0, 0, 0},
+    };
+    int n = 0;
+    for (int s = 0; s < 4; s++) {
+        for (int pattern = 0; pattern < MASK_PATTERNS; pattern++) {
+            for (int layout = 0; layout < 3; layout++) {
+                for (int causal = 0; causal < 2; causal++) {
+                    attention_case c = shapes[s];
+                    c.layout = layout;
+                    c.causal = causal;
+                    attention_mask mask;
+                    uint8_t *data = new_mask(&c, pattern, 1 + n++ % 3, &mask);
+                    char what[64];
+                    snprintf(what, sizeof(what), "mask %s", mask_names[pattern]);
+                    check_masked_case(&c, &mask, NULL, NULL, what);
+                    free(data);
+                }
+            }
+        }
+    }
+}
+
+// Rows the mask leaves without a key, alone or with causal, are exactly 0 in out and weights: one
+// row of one head, every row of a (batch row, head), and with causal, rows whose only causal keys
+// are masked.
+static void test_mask_empty_rows(void) {
+    for (int causal = 0; causal < 2; causal++) {
+        attention_case c = {2, 2, 1, 9, 9, 8, ROPE_LAYOUT_BSHD, causal, 0.3f, 0, 0, 0};
+        attention_mask mask;
+        uint8_t *data = new_mask(&c, MASK_FULL, 4, &mask);  // all visible, then:
+        int sq = c.seq_q, sk = c.seq_k;
+        for (int j = 0; j < sk; j++) data[(0 * 2 + 1) * sq * sk + 3 * sk + j] = 0;  // b 0, h 1, row 3
+        for (int i = 0; i < sq * sk; i++) data[(1 * 2 + 0) * sq * sk + i] = 0;        // b 1, h 0
+        data[0] = 0;                                                                   // b 0, h 0, row 0, key 0
+        for (int j = 0; j < 3; j++) data[2 * sk + j] = 0;                              // b 0, h 0, row 2, keys 0..2
+        int empty = check_masked_case(&c, &mask, NULL, NULL, "fully masked rows");
+        CHECK(empty == (causal ? 1 + 9 + 2 : 1 + 9));
+        free(data);
+    }
+}
+
+// A mask that hides nothing (any nonzero bytes) gives bit for bit the unmasked output and weights.
+static void test_mask_all_visible(void) {
+    attention_case cases[] = {{2, 4, 2, 21, 130, 24, ROPE_LAYOUT_SBHD, 1, 0.2f, 16, ROPE_PAIRING_HALF, 3},
+                              {1, 2, 2, 1, 50, 64, ROPE_LAYOUT_BHSD, 0, 0.125f, 0, 0, 0}};
+    for (int i = 0; i < 2; i++) {
+        attention_case *c = &cases[i];
+        describe(c, "mask hiding nothing");
+        size_t nq = q_floats(c), nkv = kv_floats(c), nw = weight_floats(c);
+        float *q = random_tensor(nq, 1.0f), *k = random_tensor(nkv, 1.0f), *v = random_tensor(nkv, 1.0f);
+        float *out = malloc(nq * sizeof(float)), *weights = malloc(nw * sizeof(float));
+        float *masked_out = malloc(nq * sizeof(float)), *masked_weights = malloc(nw * sizeof(float));
+        attention_mask mask;
+        uint8_t *data = new_mask(c, MASK_SEED_BATCH, 4, &mask);
+        rope_embedding *rope = c->rope_dim ? rope_create(c->rope_dim, BASE, c->pairing) : NULL;
+        CHECK(call_forward(c, q, k, v, out, weights, rope) == ROPE_OK);
+        CHECK(call_masked(c, q, k, v, masked_out, masked_weights, rope, &mask) == ROPE_OK);
+        CHECK(memcmp(out, masked_out, nq * sizeof(float)) == 0);
+        CHECK(memcmp(weights, masked_weights, nw * sizeof(float)) == 0);
+        rope_destroy(rope);
+        free(data);
+        free(q);
+        free(k);
+        free(v);
+        free(out);
+        free(weights);
+        free(masked_out);
+        free(masked_weights);
+    }
+}
+
+// NaN with a mask: a NaN in v reaches exactly the rows that see its key, and a row the mask hides
+// the key from stays finite (0 * NaN would be NaN: the hidden key must stay out of the sum), in
+// both group kernels (seq_q 9: two groups of 4 rows and a one-row group; seq_q 1) and in the
+// one-row kernel's 32-column chunks (head_dim 64). A NaN in q makes its row's visible weights NaN;
+// its masked weights stay exactly 0.
+static void test_mask_nan(void) {
+    attention_case cases[] = {{1, 2, 1, 9, 21, 64, 0, 0, 0.125f, 0, 0, 0}, {1, 1, 1, 1, 21, 12, 0, 0, 0.3f, 0, 0, 0},
+                              {1, 2, 2, 9, 9, 12, 0, 1, 0.3f, 4, ROPE_PAIRING_HALF, 0}};
+    for (int i = 0; i < 3; i++) {
+        for (int layout = 0; layout < 3; layout++) {
+            attention_case c = cases[i];
+            c.layout = layout;
+            int key = c.seq_k - 3, feature = 5;
+            attention_mask mask;
+            uint8_t *data = new_mask(&c, MASK_FULL, 2, &mask);
+            // Row 0 of head 0 sees the key; row 1 (a group of 4 rows when seq_q is 9) and the last
+            // row (the one-row group) do not.
+            data[key] = 1;
+            data[(size_t)(c.seq_q - 1) * c.seq_k + key] = 0;
+            if (c.seq_q > 1) data[(size_t)c.seq_k + key] = 0;
+            float *v = random_tensor(kv_floats(&c), 1.0f);
+            v[vector_at(c.layout, c.batch, c.kv_heads, c.seq_k, c.head_dim, 0, 0, key) + feature] = NAN;
+            check_masked_case(&c, &mask, NULL, v, "mask, NaN in v");
+            // The rows that see the key are NaN, the others finite: as the reference says.
+            float *q = random_tensor(q_floats(&c), 1.0f);
+            q[vector_at(c.layout, c.batch, c.heads, c.seq_q, c.head_dim, 0, 0, c.seq_q - 1)] = NAN;
+            check_masked_case(&c, &mask, q, NULL, "mask, NaN in q");
+            free(v);
+            free(q);
+            free(data);
+        }
+    }
+}
+
+// A mask with NULL data, or a negative stride, is refused before anything is written.
+static void test_mask_errors(void) {
+    snprintf(context, sizeof(context), "mask errors");
+    float x[16] = {0}, out[16];
+    uint8_t bits[4] = {1, 0, 1, 1};
+    for (int i = 0; i < 16; i++) out[i] = 42.0f;
+    attention_mask ok = {bits, 0, 0, 2, 1};
+    attention_case c = {1, 1, 1, 2, 2, 4, ROPE_LAYOUT_BHSD, 0, 1.0f, 0, 0, 0};
+    attention_mask bad = ok;
+    bad.data = NULL;
+    CHECK(call_masked(&c, x, x, x, out, NULL, NULL, &bad) == ROPE_ERR_NULL);
+    int64_t *strides[4] = {&bad.stride_b, &bad.stride_h, &bad.stride_q, &bad.stride_k};
+    for (int s = 0; s < 4; s++) {
+        bad = ok;
+        *strides[s] = -1;
+        CHECK(call_masked(&c, x, x, x, out, NULL, NULL, &bad) == ROPE_ERR_SHAPE);
+    }
+    int untouched = 1;
+    for (int i = 0; i < 16; i++) untouched &= out[i] == 42.0f;
+    CHECK(untouched);
+    CHECK(call_masked(&c, x, x, x, out, NULL, NULL, &ok) == ROPE_OK);
+}
+
 // The rope_sdpa cases of ../shared/reference: RoPE (half pairing, all of head_dim, base 10000) on
 // q and k of [batch, heads, seq, head_dim], causal, scale 1/sqrt(head_dim), against PyTorch in
 // float64.
@@ -724,6 +978,11 @@ int main(void) {
     test_all_minus_inf();
     test_empty();
     test_errors();
+    test_mask_patterns();
+    test_mask_empty_rows();
+    test_mask_all_visible();
+    test_mask_nan();
+    test_mask_errors();
     test_reference_cases();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
