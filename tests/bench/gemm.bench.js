@@ -25,6 +25,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { median, randomArray } from './common.js';
+
 const args = process.argv.slice(2);
 for (const arg of args) {
   if (arg !== '--quick') throw new Error(`gemm.bench.js: unknown argument ${arg} (only --quick)`);
@@ -89,17 +91,6 @@ function buildIfStale({ output, sources, command }) {
 // ----------------------------------------------------------------------------
 // data, reference, plain JavaScript
 
-// Deterministic values in [-1, 1): the same run to run, and no denormals.
-function randomArray(length, seed) {
-  const x = new Float32Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    x[i] = (state >>> 8) / 8388608 - 1;
-  }
-  return x;
-}
-
 // The bias of the linear cases, exact in float32; tests/bench/gemm_native.c makes the same.
 function biasArray(n) {
   const bias = new Float32Array(n);
@@ -159,12 +150,6 @@ function maxRelativeDiff(c, ref) {
     magnitude = Math.max(magnitude, Math.abs(ref[i]));
   }
   return diff / magnitude;
-}
-
-function median(values) {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 // ----------------------------------------------------------------------------

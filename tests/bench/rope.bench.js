@@ -20,6 +20,7 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 
 import { loadRope } from '../../js/index.js';
+import { maxAbsDiff, median, randomArray, shuffled } from './common.js';
 
 const args = process.argv.slice(2);
 for (const arg of args) {
@@ -46,49 +47,6 @@ const PEERS = fileURLToPath(new URL('../../../shared/peers/', import.meta.url));
 
 const started = performance.now();
 const log = (message) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}\n`);
-
-// Deterministic values in [-1, 1): the same x run to run, and no denormals.
-function randomArray(length, seed) {
-  const x = new Float32Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    x[i] = (state >>> 8) / 8388608 - 1;
-  }
-  return x;
-}
-
-// The items in an order drawn from `seed` (Fisher-Yates on the same generator; the seed goes
-// through murmur3's finalizer first, or consecutive seeds would begin alike).
-function shuffled(items, seed) {
-  const order = [...items];
-  let state = seed;
-  state = Math.imul(state ^ (state >>> 16), 0x85ebca6b);
-  state = Math.imul(state ^ (state >>> 13), 0xc2b2ae35);
-  state = (state ^ (state >>> 16)) >>> 0;
-  for (let i = order.length - 1; i > 0; i--) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    const j = Math.floor((state / 2 ** 32) * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
-
-function maxAbsDiff(a, b) {
-  if (a.length !== b.length) return Infinity;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= max)) max = d;  // also catches NaN
-  }
-  return max;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 // cos/sin tables [positions, dim/2] as float32, evaluated in double from the same frequencies as
 // rope-wasm: what plain JS and onnxruntime get precomputed (not timed, as rope-wasm's cache).
