@@ -59,7 +59,7 @@ build_native() {
     done
     # Native speed baselines of the same C for tests/bench/.
     for name in rope gemm attention; do
-        if stale "build/bench_${name}_native" "${sources[@]}" "tests/bench/${name}_native.c" "${headers[@]}"; then
+        if stale "build/bench_${name}_native" "${sources[@]}" "tests/bench/${name}_native.c" tests/bench/bench_native.h "${headers[@]}"; then
             echo "build.sh: build/bench_${name}_native (-O3 -march=native)"
             cc "${cflags[@]}" -O3 -march=native "${sources[@]}" "tests/bench/${name}_native.c" -lm -o "build/bench_${name}_native"
         fi

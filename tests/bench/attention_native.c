@@ -31,32 +31,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_native.h"
+
 #define WARMUP_MIN_SECONDS 0.1
 #define SAMPLE_MIN_SECONDS 0.001
 #define ROPE_BASE 10000.0
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int fail(const char *message, const char *detail) {
     fprintf(stderr, "bench_attention_native: %s%s\n", message, detail ? detail : "");
     return 1;
-}
-
-static int read_floats(const char *path, float *x, size_t n) {
-    FILE *file = fopen(path, "rb");
-    if (!file) return 0;
-    size_t got = fread(x, sizeof(float), n, file);
-    fclose(file);
-    return got == n;
 }
 
 static int write_floats(const char *path, const float *x, size_t n) {

@@ -21,31 +21,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_native.h"
+
 #define WARMUP_MIN_CALLS 3
 #define WARMUP_MIN_SECONDS 0.1
 #define SAMPLE_MIN_SECONDS 0.001
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int fail(const char *message, const char *detail) {
     fprintf(stderr, "bench_gemm_native: %s%s\n", message, detail ? detail : "");
     return 1;
-}
-
-static int read_floats(const char *path, float *x, size_t count) {
-    FILE *in = fopen(path, "rb");
-    int ok = in && fread(x, sizeof(float), count, in) == count;
-    if (in) fclose(in);
-    return ok;
 }
 
 // The operation under test, on operands stored without padding.
