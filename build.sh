@@ -51,7 +51,7 @@ build_native() {
     local name
     # C unit tests: once under ASan + UBSan (+ LeakSanitizer), once plain for valgrind.
     for name in rope gemm attention mha; do
-        if stale "build/test_$name" "${sources[@]}" "tests/native/test_$name.c" "${headers[@]}"; then
+        if stale "build/test_$name" "${sources[@]}" "tests/native/test_$name.c" tests/native/check.h "${headers[@]}"; then
             echo "build.sh: build/test_$name (ASan + UBSan) and build/test_${name}_plain (for valgrind)"
             cc "${cflags[@]}" -O1 "${san[@]}" "${sources[@]}" "tests/native/test_$name.c" -lm -o "build/test_$name"
             cc "${cflags[@]}" -O1 "${sources[@]}" "tests/native/test_$name.c" -lm -o "build/test_${name}_plain"

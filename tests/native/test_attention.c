@@ -23,18 +23,7 @@
 // ----------------------------------------------------------------------------
 // the one assert: counts, and on failure prints where, what and the current case
 
-static int passed = 0, failed = 0;
-static char context[256];  // the case being tested, printed with a failure
-
-static void check(int ok, const char *what, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL line %d: %s  [%s]\n", line, what, context);
-    }
-}
-#define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
+#include "check.h"
 
 // Max abs error relative to the largest magnitude of the float64 truth: float32 scores, 2^x to
 // 2 ulp and sums over up to 257 keys stay well inside.
@@ -984,6 +973,5 @@ int main(void) {
     test_mask_nan();
     test_mask_errors();
     test_reference_cases();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report();
 }

@@ -22,18 +22,7 @@
 // ----------------------------------------------------------------------------
 // the one assert: counts, and on failure prints where, what and the current case
 
-static int passed = 0, failed = 0;
-static char context[256];  // the case being tested, printed with a failure
-
-static void check(int ok, const char *what, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL line %d: %s  [%s]\n", line, what, context);
-    }
-}
-#define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
+#include "check.h"
 
 #define GUARD 16               // floats of NaN before and after every matrix
 #define SENTINEL 12345.678f    // what C's padding holds, and must still hold afterwards
@@ -317,6 +306,5 @@ int main(void) {
     test_linear();
     test_nan_propagation();
     test_errors();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report();
 }

@@ -24,18 +24,7 @@
 // ----------------------------------------------------------------------------
 // the one assert: counts, and on failure prints where, what and the current case
 
-static int passed = 0, failed = 0;
-static char context[256];  // the case being tested, printed with a failure
-
-static void check(int ok, const char *what, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL line %d: %s  [%s]\n", line, what, context);
-    }
-}
-#define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
+#include "check.h"
 
 // Max abs error relative to the largest magnitude of the float64 truth (as the reference data's
 // README asks of a float32 implementation).
@@ -636,6 +625,5 @@ int main(void) {
     test_fully_masked();
     test_errors();
     test_reference_cases();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report();
 }

@@ -15,18 +15,7 @@
 // ----------------------------------------------------------------------------
 // the one assert: counts, and on failure prints where, what and the current case
 
-static int passed = 0, failed = 0;
-static char context[256];  // the case being tested, printed with a failure
-
-static void check(int ok, const char *what, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL line %d: %s  [%s]\n", line, what, context);
-    }
-}
-#define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
+#include "check.h"
 
 #define PI 3.14159265358979323846
 #define TOLERANCE 2e-6  // float32 rounding of cos, sin and one multiply-add, relative to max |y|
@@ -643,6 +632,5 @@ int main(void) {
     test_longrope();
     test_dynamic();
     test_errors();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }
