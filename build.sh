@@ -69,7 +69,7 @@ build_native() {
         exit 1
     fi
     for name in rope attention; do
-        if stale "build/fuzz_$name" "${sources[@]}" "tests/fuzz/fuzz_$name.c" "${headers[@]}"; then
+        if stale "build/fuzz_$name" "${sources[@]}" "tests/fuzz/fuzz_$name.c" tests/fuzz/fuzz_reader.h "${headers[@]}"; then
             echo "build.sh: build/fuzz_$name (libFuzzer + ASan + UBSan)"
             clang "${cflags[@]}" -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 "${sources[@]}" "tests/fuzz/fuzz_$name.c" -lm -o "build/fuzz_$name"

@@ -39,7 +39,7 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 
 import { loadRope } from '../../js/index.js';
-import { maxAbs, maxAbsDiff, median, randomArray, shuffled } from './common.js';
+import { maxAbs, maxAbsDiff, median, randomArray, shuffled, timeAsync, timeSync } from './common.js';
 
 const args = process.argv.slice(2);
 for (const arg of args) {
@@ -249,18 +249,6 @@ function float64Error(c, { q, k, v }, out, rows) {
 // Implementations. Each: {key, label, work, check(), warmUp(checkMs), measure(sliceMs)}; work is
 // what it computes ('attention', 'rope' = attention with RoPE on q and k, 'mha' = the whole seed
 // MHA), so that ratios compare like with like. check() runs it once and returns its output.
-
-function timeSync(call, reps) {
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) call();
-  return (performance.now() - t0) / reps;
-}
-
-async function timeAsync(call, reps) {
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) await call();
-  return (performance.now() - t0) / reps;
-}
 
 // Measured in this process; call() runs it once on its own buffers (async: returns a promise,
 // timed in a loop of its own so that sync calls pay no await).

@@ -1,5 +1,5 @@
 // common.js: what every benchmark script needs: deterministic inputs, a shuffled turn order,
-// output comparison, medians.
+// output comparison, medians, timing loops.
 
 /** Deterministic values in [-scale, scale): the same inputs run to run, and no denormals. */
 export function randomArray(length, seed, scale = 1) {
@@ -48,4 +48,18 @@ export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// Runs call() `reps` times; returns ms per call. Sync and async calls get separate loops so that
+// sync ones pay no await.
+export function timeSync(call, reps) {
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) call();
+  return (performance.now() - t0) / reps;
+}
+
+export async function timeAsync(call, reps) {
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) await call();
+  return (performance.now() - t0) / reps;
 }

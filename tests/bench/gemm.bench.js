@@ -25,7 +25,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { median, randomArray } from './common.js';
+import { median, randomArray, timeSync } from './common.js';
 
 const args = process.argv.slice(2);
 for (const arg of args) {
@@ -163,13 +163,6 @@ async function loadWasm(path) {
   return instance.exports;
 }
 
-// Runs call() `reps` times; returns ms per call.
-function time(call, reps) {
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) call();
-  return (performance.now() - t0) / reps;
-}
-
 // An implementation measured in this process: output() returns its C for the case's operands;
 // call() runs it once.
 function inProcess(key, label, { output, call, dispose = () => {} }) {
@@ -183,7 +176,7 @@ function inProcess(key, label, { output, call, dispose = () => {} }) {
       const start = performance.now();
       let calls = 0;
       while (calls < 3 || performance.now() - start < WARMUP_MS) {
-        time(call, 1);
+        timeSync(call, 1);
         calls++;
       }
       reps = Math.ceil(SAMPLE_MS / ((performance.now() - start) / calls));
@@ -193,7 +186,7 @@ function inProcess(key, label, { output, call, dispose = () => {} }) {
       const samples = [];
       const start = performance.now();
       do {
-        samples.push(time(call, reps));
+        samples.push(timeSync(call, reps));
       } while (performance.now() - start < sliceMs);
       return samples;
     },

@@ -20,7 +20,7 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 
 import { loadRope } from '../../js/index.js';
-import { maxAbsDiff, median, randomArray, shuffled } from './common.js';
+import { maxAbsDiff, median, randomArray, shuffled, timeAsync, timeSync } from './common.js';
 
 const args = process.argv.slice(2);
 for (const arg of args) {
@@ -102,20 +102,6 @@ function plainRopeInterleaved(x, cos, sin, vectors, seq, dim, offset) {
       }
     }
   }
-}
-
-// Runs call() `reps` times; returns ms per call. Sync and async calls get separate loops so that
-// sync ones pay no await.
-function timeSync(call, reps) {
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) call();
-  return (performance.now() - t0) / reps;
-}
-
-async function timeAsync(call, reps) {
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) await call();
-  return (performance.now() - t0) / reps;
 }
 
 // An implementation measured in this process: check() returns its output for x; call() runs it

@@ -26,6 +26,7 @@
 #include "mha.h"
 #include "rope.h"
 #include "rope_errors.h"
+#include "fuzz_reader.h"
 
 #define MAX_FLOATS 65536
 #define TOLERANCE 1e-4
@@ -37,27 +38,6 @@
 // Nor when a float32 intermediate (a bound on it) may reach this: near float overflow the answer
 // as computed (documented: gemm's product before alpha, attention's scaled q) is inf.
 #define MAX_MAGNITUDE 1e30
-
-// The input read front to back; reading past the end gives zeros, so every input decodes.
-typedef struct {
-    const uint8_t *data;
-    size_t size, at;
-} reader;
-
-static uint8_t read_u8(reader *in) { return in->at < in->size ? in->data[in->at++] : 0; }
-
-static uint32_t read_u32(reader *in) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v = v << 8 | read_u8(in);
-    return v;
-}
-
-static int32_t read_i32(reader *in) {
-    uint32_t bits = read_u32(in);
-    int32_t v;
-    memcpy(&v, &bits, sizeof(v));
-    return v;
-}
 
 static float float_from_bits(uint32_t bits) {
     float f;

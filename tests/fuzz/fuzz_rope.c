@@ -17,30 +17,10 @@
 
 #include "rope.h"
 #include "rope_errors.h"
+#include "fuzz_reader.h"
 
 #define MAX_FLOATS 65536
 #define MAX_CHECKED_POSITION (1 << 24)
-
-// The input read front to back; reading past the end gives zeros, so every input decodes.
-typedef struct {
-    const uint8_t *data;
-    size_t size, at;
-} reader;
-
-static uint8_t read_u8(reader *in) { return in->at < in->size ? in->data[in->at++] : 0; }
-
-static uint32_t read_u32(reader *in) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v = v << 8 | read_u8(in);
-    return v;
-}
-
-static int32_t read_i32(reader *in) {
-    uint32_t bits = read_u32(in);
-    int32_t v;
-    memcpy(&v, &bits, sizeof(v));
-    return v;
-}
 
 // A double parameter: mostly values a model config holds, sometimes one that must be refused,
 // sometimes any 64 bits.
