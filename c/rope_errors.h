@@ -16,6 +16,10 @@ enum rope_status {
     ROPE_ERR_NOMEM = -9,      // allocation failed
     ROPE_ERR_HEADS = -10,     // attention: heads not a multiple of kv_heads
     ROPE_ERR_SCALE = -11,     // attention: scale not finite (after the factor log2(e))
+    ROPE_ERR_TOKEN = -12,     // trainer: a token or target outside [0, vocab)
+    ROPE_ERR_STATE = -13,     // trainer: backward without a forward with targets before it
+    ROPE_ERR_VALUE = -14,     // trainer, attention options: a scalar out of range (loss scale, temperature,
+                              // top_k, uniform; causal mode, window size, softcap, scores stage)
 };
 
 #endif
