@@ -183,6 +183,99 @@ export class RotaryEmbedding {
     }
   }
 
+  /**
+   * The RoPE score matrix: S[i][j] = scale * RoPE(q_i, positionsQ[i]) . RoPE(k_j, positionsK[j]),
+   * computed by the module (c/rope_scores.h). q: [nQ, headDim] and k: [nK, headDim], row-major
+   * Float32Arrays or tensors; features from dim on pass through and count in the dot products.
+   * Positions default to 0, 1, 2, ...; scale to 1 (raw dot products). Returns a new Float32Array
+   * [nQ, nK], or `out` when given. q and k are not modified.
+   */
+  scores(q, k, options) {
+    const ptr = this.#check();
+    const module = this.#module;
+    const what = 'scores';
+    if (options === undefined) throw new TypeError(`${what}: options {headDim, ...} are required`);
+    checkOptions(options, ['headDim', 'positionsQ', 'positionsK', 'scale', 'out'], what);
+    const headDim = integer(options.headDim, 'headDim', 1, INT32_MAX);
+    if (headDim < this.dim) throw new RangeError(`dim (${this.dim}) is larger than headDim (${headDim})`);
+    const rows = (x, name) => {
+      if (x instanceof WasmTensor) this.#checkTensor(x, name);
+      else if (!(x instanceof Float32Array)) {
+        throw new TypeError(`${name} must be a Float32Array or a tensor from rw.tensor(), got ${describe(x)}`);
+      }
+      if (x.length % headDim !== 0) {
+        throw new RangeError(`${name} has length ${x.length}, not a multiple of headDim (${headDim})`);
+      }
+      return x.length / headDim;
+    };
+    const nQ = rows(q, 'q');
+    const nK = rows(k, 'k');
+    const positions = (value, name, count) => {
+      if (value == null) return null;
+      const p = int32Positions(value, name);
+      if (p.length !== count) throw new RangeError(`${name} has length ${p.length}; expected one position per row (${count})`);
+      return p;
+    };
+    const positionsQ = positions(options.positionsQ, 'positionsQ', nQ);
+    const positionsK = positions(options.positionsK, 'positionsK', nK);
+    const scale = finiteNumber(options.scale ?? 1, 'scale');
+    if (nQ + nK > INT32_MAX) throw new RangeError(`nQ + nK must be at most 2^31 - 1, got ${nQ + nK}`);
+    const count = nQ * nK;
+    if (count > 2 ** 30) {
+      throw new RangeError(`the scores [${nQ}, ${nK}] have ${count} elements; at most 2^30 fit in WebAssembly memory`);
+    }
+
+    const out = options.out;
+    const outIsTensor = out instanceof WasmTensor;
+    if (out !== undefined) {
+      if (!outIsTensor && !(out instanceof Float32Array)) {
+        throw new TypeError(`out must be a Float32Array or a tensor from rw.tensor(), got ${describe(out)}`);
+      }
+      if (outIsTensor) this.#checkTensor(out, 'out');
+      if (out.length !== count) throw new RangeError(`out has length ${out.length}; expected nQ * nK = ${count}`);
+      // The C side reads q and k while it writes the scores: a tensor cannot be both.
+      if (outIsTensor && (out === q || out === k)) throw new RangeError('out must not be q or k');
+    }
+    const result = out ?? new Float32Array(count);
+    if (count === 0) return result;
+
+    // Tensors are read and written where they are; arrays are copied in (and the scores out).
+    const exports = module.exports;
+    const owned = [];
+    const place = (x, name) => {
+      if (x instanceof WasmTensor) return x.byteOffset;
+      const p = module.allocFloats(x.length, name);
+      owned.push(p);
+      module.f32(p, x.length).set(x);
+      return p;
+    };
+    const placePositions = (p, name) => {
+      if (!p) return 0;
+      const at = module.alloc(p.length * 4, name);
+      owned.push(at);
+      module.i32(at, p.length).set(p);
+      return at;
+    };
+    try {
+      const qPtr = place(q, 'q');
+      const kPtr = place(k, 'k');
+      const pqPtr = placePositions(positionsQ, 'positionsQ');
+      const pkPtr = placePositions(positionsK, 'positionsK');
+      let sPtr;
+      if (outIsTensor) {
+        sPtr = out.byteOffset;
+      } else {
+        sPtr = module.allocFloats(count, 'scores');
+        owned.push(sPtr);
+      }
+      checkStatus(exports.rope_scores(ptr, qPtr, kPtr, sPtr, nQ, nK, headDim, pqPtr, pkPtr, scale), what);
+      if (!outIsTensor) result.set(module.f32(sPtr, count));
+      return result;
+    } finally {
+      for (const p of owned) exports.free(p);
+    }
+  }
+
   get disposed() {
     return this.#ptr === 0;
   }
