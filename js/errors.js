@@ -14,6 +14,9 @@ const STATUS = {
   [-9]: [RangeError, 'not enough WebAssembly memory'],
   [-10]: [RangeError, 'heads must be a multiple of kvHeads'],
   [-11]: [RangeError, 'scale must be finite'],
+  [-12]: [RangeError, 'a token or target is not in [0, vocab)'],
+  [-13]: [Error, 'backward needs a forward pass with targets first'],
+  [-14]: [RangeError, 'a scalar argument is out of range'],
 };
 
 /** Throws the error for a negative status returned by `what`; returns quietly on 0. */

@@ -83,6 +83,19 @@ export interface ApplyOptions {
   out?: Float32Array | WasmTensor;
 }
 
+export interface ScoresOptions {
+  /** Features per vector: q.length / headDim queries, k.length / headDim keys; at least dim. */
+  headDim: number;
+  /** The position of each query (length nQ). Default 0, 1, ..., nQ - 1. Negative ones are legal. */
+  positionsQ?: Int32Array | ArrayLike<number> | null;
+  /** The position of each key (length nK). Default 0, 1, ..., nK - 1. */
+  positionsK?: Int32Array | ArrayLike<number> | null;
+  /** Multiplies every score: 1 (default) for raw dot products, 1 / sqrt(headDim) for attention logits. */
+  scale?: number;
+  /** Where to write the [nQ, nK] scores (a tensor must not be q or k). Default: a new Float32Array. */
+  out?: Float32Array | WasmTensor;
+}
+
 export class RotaryEmbedding {
   readonly dim: number;
   readonly base: number;
@@ -99,8 +112,49 @@ export class RotaryEmbedding {
   apply(x: Float32Array, options: ApplyOptions & { out?: undefined }): Float32Array;
   apply<T extends Float32Array | WasmTensor>(x: Float32Array | WasmTensor, options: ApplyOptions & { out: T }): T;
   apply(x: WasmTensor, options: ApplyOptions): Float32Array | WasmTensor;
+  /**
+   * The RoPE score matrix S[i][j] = scale * RoPE(q_i, positionsQ[i]) . RoPE(k_j, positionsK[j]),
+   * computed by the module: q [nQ, headDim] and k [nK, headDim] row-major, features from dim on
+   * passed through (they count in the dot products). Returns a new Float32Array [nQ, nK], or `out`.
+   */
+  scores(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, options: ScoresOptions & { out?: undefined }): Float32Array;
+  scores<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
+    options: ScoresOptions & { out: T }): T;
   dispose(): void;
   [Symbol.dispose](): void;
+}
+
+/**
+ * Options of rw.applyRotaryWithCache: RoPE with the caller's cos/sin caches, the semantics of ONNX
+ * RotaryEmbedding-23. Its attributes and inputs map as: X 4D [batch, num_heads, seq, head_size] =
+ * `shape` (layout 'bhsd'); X 3D [batch, seq, hidden] = `shape` of 3 sizes with `numHeads`;
+ * position_ids = `positionIds`; interleaved = `interleaved`; rotary_embedding_dim = `rotaryDim`;
+ * num_heads = `numHeads`.
+ */
+export interface RotaryCacheOptions {
+  /**
+   * x's sizes: 4 in the order `layout` names them ([batch, heads, seq, headDim] by default, ONNX's
+   * 4D input), or 3: [batch, seq, heads * headDim] (ONNX's 3D input), which needs numHeads.
+   */
+  shape: readonly [number, number, number, number] | readonly [number, number, number] | readonly number[];
+  /** 4D shapes only: 'bhsd' (default, ONNX's), 'bshd' or 'sbhd'. */
+  layout?: Layout;
+  /**
+   * ONNX's position_ids [batch, seq], each in [0, maxPosition): token (b, s) is rotated with row
+   * positionIds[b * seq + s] of caches [maxPosition, rotaryDim/2] (maxPosition = cache length /
+   * (rotaryDim/2)). Without them the caches are [batch, seq, rotaryDim/2], one row per token.
+   */
+  positionIds?: Int32Array | BigInt64Array | ArrayLike<number> | ArrayLike<bigint> | null;
+  /** false (default): feature i pairs with i + rotaryDim/2; true: 2i with 2i + 1. */
+  interleaved?: boolean;
+  /** Features rotated at the start of each head vector: even, <= headDim; 0 or absent: headDim. */
+  rotaryDim?: number;
+  /** Heads of a 3D shape (required there); with a 4D shape 0, absent, or equal to its heads axis. */
+  numHeads?: number;
+  /** Rotate by the transpose of each 2x2 block (sin negated): the gradient with respect to x. */
+  inverse?: boolean;
+  /** Where to write the result (may be x itself). Default: a new Float32Array. */
+  out?: Float32Array | WasmTensor;
 }
 
 /** A float32 array in wasm memory, for zero-copy calls. */
@@ -189,6 +243,16 @@ export class RopeModule {
   /** The raw WebAssembly exports (malloc, free, rope_*): for advanced use. */
   readonly exports: WebAssembly.Exports;
   rotaryEmbedding(options: RotaryEmbeddingOptions): RotaryEmbedding;
+  /**
+   * ONNX RotaryEmbedding-23: the first rotaryDim features of every head vector of x rotated with the
+   * caller's cos and sin rows, used as given (any values, not necessarily cos and sin of an angle);
+   * the other features pass through. cosCache, sinCache: [maxPosition, rotaryDim/2] with
+   * positionIds, [batch, seq, rotaryDim/2] without. Returns a new Float32Array, or `out`.
+   */
+  applyRotaryWithCache(x: Float32Array | WasmTensor, cosCache: Float32Array | WasmTensor, sinCache: Float32Array | WasmTensor,
+    options: RotaryCacheOptions & { out?: undefined }): Float32Array;
+  applyRotaryWithCache<T extends Float32Array | WasmTensor>(x: Float32Array | WasmTensor, cosCache: Float32Array | WasmTensor,
+    sinCache: Float32Array | WasmTensor, options: RotaryCacheOptions & { out: T }): T;
   /** softmax(scale q k^T [+ causal mask]) v; rows that see no key are zeros. */
   attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
     options: AttentionOptions & { returnWeights?: false; out?: undefined }): Float32Array;
@@ -199,8 +263,252 @@ export class RopeModule {
   attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
     v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights: true; out: T }): AttentionWithWeights<T>;
   rotaryMultiHeadAttention(options: RotaryMultiHeadAttentionOptions): RotaryMultiHeadAttention;
+  /** The seed's character-level RoPE transformer, trainable in wasm. */
+  transformer(options: TransformerOptions): Transformer;
   /** A zero-filled tensor of `length` float32 elements in wasm memory. */
   tensor(length: number): WasmTensor;
   /** Bytes of the wasm heap in use by malloc. */
   heapInUse(): number;
 }
+
+// -------------------------------------------------------------------------------------------------
+// training: the seed's character-level RoPE transformer
+
+export interface TransformerOptions {
+  /** Vocabulary size (token ids 0 .. vocab-1); may be omitted when `vocabulary` is given. */
+  vocab?: number;
+  /** The characters of the vocabulary (token id = index): lets prompts and samples be strings. */
+  vocabulary?: string;
+  dModel: number;
+  heads: number;
+  layers: number;
+  dFF: number;
+  /** RoPE rotates the first int(d_k * ropePercentage) features of each head (default 1). */
+  ropePercentage?: number;
+  /** RoPE's theta base (default 10000). */
+  base?: number;
+  /** Seeds the initialisation (PyTorch's defaults: Linear U(+-1/sqrt(in)), Embedding N(0,1)). */
+  seed?: number;
+  /** The longest context generate() and attentionMaps() use (default 256). */
+  contextLength?: number;
+}
+
+export interface TransformerConfig {
+  readonly vocab: number;
+  readonly dModel: number;
+  readonly heads: number;
+  readonly layers: number;
+  readonly dFF: number;
+  readonly ropePercentage: number;
+  readonly base: number;
+}
+
+export interface TensorInfo {
+  /** The PyTorch state_dict name, e.g. 'layers.0.self_attn.query.weight'. */
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** In floats from the start of the parameters. */
+  readonly offset: number;
+  readonly length: number;
+}
+
+export type LearningRateSchedule =
+  | { type: 'constant' }
+  | { type: 'cosine'; warmup?: number; totalSteps: number; finalFraction?: number }
+  | { type: 'noam'; warmup: number };
+
+export interface OptimizerOptions {
+  /** 'adamw' (default; decoupled weight decay) or 'adam'. */
+  type?: 'adamw' | 'adam';
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the gradient's L2 norm to this (0 = off), as torch.nn.utils.clip_grad_norm_. */
+  clipNorm?: number;
+  schedule?: LearningRateSchedule;
+}
+
+export interface StepResult {
+  step: number;
+  /** The mean cross-entropy of the batch before the step. */
+  loss: number;
+  /** The gradient's L2 norm before clipping. */
+  gradNorm: number;
+  lr: number;
+}
+
+export type TokenIds = Int32Array | ArrayLike<number>;
+
+export class Transformer {
+  readonly config: TransformerConfig;
+  readonly vocabulary: string | null;
+  readonly contextLength: number;
+  readonly simd: boolean;
+  readonly paramCount: number;
+  /** The parameter tensors in state_dict order. */
+  readonly tensors: readonly TensorInfo[];
+  /** Optimizer steps taken. */
+  step: number;
+  readonly optimizer: Readonly<Required<OptimizerOptions>> | null;
+  readonly disposed: boolean;
+  /** Every parameter, copied, keyed by state_dict name. */
+  weights(): Record<string, Float32Array>;
+  /** Replaces every parameter (all names, exact sizes; a {data, shape} value checks the shape). */
+  loadWeights(weights: Record<string, Float32Array | ArrayLike<number> | { data: Float32Array | ArrayLike<number>; shape?: number[] }>): void;
+  /** tokens, targets: [seq, batch]. The mean cross-entropy and its gradient, keyed by state_dict name. */
+  lossAndGrads(tokens: TokenIds, targets: TokenIds, options: { seq: number; batch: number }): { loss: number; grads: Record<string, Float32Array> };
+  loss(tokens: TokenIds, targets: TokenIds, options: { seq: number; batch: number }): number;
+  /** [seq, batch, vocab] */
+  logits(tokens: TokenIds, options: { seq: number; batch: number }): Float32Array;
+  /** Per layer, [heads, seq, seq] causal softmax weights of one sequence. */
+  attentionMaps(tokens: TokenIds | string): Float32Array[];
+  configureOptimizer(options: OptimizerOptions): Readonly<Required<OptimizerOptions>>;
+  /** The learning rate of a (1-based) step under the schedule. */
+  learningRate(step?: number): number;
+  /** One optimizer step; microBatches splits the batch as the multi-threaded trainer does. */
+  trainStep(tokens: TokenIds, targets: TokenIds, options: { seq: number; batch: number; microBatches?: number }): StepResult;
+  optimizerState(): { step: number; expAvg: Float32Array; expAvgSq: Float32Array } | null;
+  loadOptimizerState(state: { step: number; expAvg: Float32Array; expAvgSq: Float32Array }): void;
+  /** A string prompt needs a vocabulary and gives a string; token ids give an Int32Array. */
+  generate(prompt: string, options?: GenerateOptions): string;
+  generate(prompt: TokenIds, options?: GenerateOptions): Int32Array;
+  /** Low level (data-parallel training): gradients of lossScale * sum of token losses. */
+  computeGradients(tokens: TokenIds, targets: TokenIds, seq: number, batch: number, lossScale: number): number;
+  gradientView(): Float32Array;
+  parameterView(): Float32Array;
+  accumulateGradients(grads: Float32Array | null): void;
+  applyOptimizer(): { step: number; gradNorm: number; lr: number };
+  dispose(): void;
+}
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  /** 0 = greedy (default 1). */
+  temperature?: number;
+  /** Sample among the topK likeliest (0 = all). */
+  topK?: number;
+  seed?: number;
+  onToken?: (id: number, char: string | undefined) => void;
+}
+
+/** Data-parallel training over worker threads; same bits as 1 thread with the same microBatches. */
+export class Trainer {
+  readonly model: Transformer;
+  readonly threads: number;
+  readonly microBatches: number;
+  step(tokens: Int32Array, targets: Int32Array, options: { seq: number; batch: number }): Promise<StepResult>;
+  /** Token-weighted mean loss over batches of [seq, batch] windows. */
+  evaluate(batches: { tokens: Int32Array; targets: Int32Array; batch: number }[], seq: number): Promise<number>;
+  parametersChanged(): void;
+  close(): Promise<void>;
+}
+
+export function createTrainer(model: Transformer, options?: { microBatches?: number; threads?: number }): Promise<Trainer>;
+
+/** A character-level data set: the sorted characters are the vocabulary; 90% trains, 10% validates. */
+export class CharDataset {
+  constructor(text: string, vocabulary?: string);
+  readonly vocabulary: string;
+  readonly vocabSize: number;
+  readonly tokens: Int32Array;
+  readonly train: Int32Array;
+  readonly valid: Int32Array;
+  encode(text: string): Int32Array;
+  decode(ids: ArrayLike<number>): string;
+  randomBatch(random: SeededRandom, seq: number, batch: number): { tokens: Int32Array; targets: Int32Array };
+  validationBatches(seq: number, batch: number): { tokens: Int32Array; targets: Int32Array; batch: number }[];
+}
+
+/** splitmix32: reproducible randomness from one integer seed. */
+export class SeededRandom {
+  constructor(seed: number);
+  state: number;
+  nextUint32(): number;
+  nextFloat(): number;
+  nextInt(n: number): number;
+}
+
+// -------------------------------------------------------------------------------------------------
+// checkpoints: safetensors
+
+/** A safetensors dtype with whole-byte elements. F16, BF16 and the F8 types hold their raw bits. */
+export type SafetensorsDtype =
+  | 'BOOL' | 'U8' | 'I8' | 'F8_E5M2' | 'F8_E4M3' | 'F8_E8M0' | 'I16' | 'U16' | 'F16' | 'BF16'
+  | 'I32' | 'U32' | 'F32' | 'F64' | 'I64' | 'U64';
+
+/** The typed array that holds each dtype. */
+export interface SafetensorsArrays {
+  BOOL: Uint8Array; U8: Uint8Array; I8: Int8Array; F8_E5M2: Uint8Array; F8_E4M3: Uint8Array; F8_E8M0: Uint8Array;
+  I16: Int16Array; U16: Uint16Array; F16: Uint16Array; BF16: Uint16Array; I32: Int32Array; U32: Uint32Array;
+  F32: Float32Array; F64: Float64Array; I64: BigInt64Array; U64: BigUint64Array;
+}
+
+/** A little-endian, row-major tensor: data.length is the product of shape (1 for a scalar, shape []). */
+export type SafetensorsTensor = {
+  [D in SafetensorsDtype]: { dtype: D; shape: number[]; data: SafetensorsArrays[D] };
+}[SafetensorsDtype];
+
+/** A file that is not valid safetensors, or not a valid rope-wasm checkpoint; the message names the problem. */
+export class SafetensorsError extends Error {}
+
+/**
+ * The safetensors file of the tensors and metadata (string -> string), laid out as the reference
+ * writer does: tensors sorted by dtype (widest first) then name, header padded with spaces to 8 bytes.
+ */
+export function encodeSafetensors(tensors: Record<string, SafetensorsTensor>, metadata?: Record<string, string> | null): Uint8Array;
+
+/** Tensors as fresh, aligned copies; metadata null when the file has none. Throws SafetensorsError on a malformed file. */
+export function decodeSafetensors(bytes: Uint8Array | ArrayBuffer): {
+  tensors: Record<string, SafetensorsTensor>;
+  metadata: Record<string, string> | null;
+};
+
+/** One entry of a PyTorch state_dict, e.g. 'layers.0.self_attn.query.weight'. */
+export interface CheckpointWeight {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Adam(W) state: the hyperparameters (any JSON values) and both moments of every weight. */
+export interface OptimizerState {
+  /** e.g. 'adamw' */
+  type: string;
+  /** every weight once, in the order of the moments */
+  names: string[];
+  /** the first moments of the weights, concatenated in the order of names */
+  expAvg: Float32Array;
+  /** the second moments, in the same order */
+  expAvgSq: Float32Array;
+  /** lr, betas, eps, weightDecay, step, schedule, ... */
+  [hyperparameter: string]: unknown;
+}
+
+export interface Checkpoint {
+  /** the model config ({vocab, dModel, heads, layers, dFF, ropePercentage, base, ...}), stored as JSON */
+  config: object;
+  /** the vocabulary: character i is token i */
+  vocab: string;
+  /** a non-negative integer */
+  step: number;
+  /** the state_dict; the file's tensors are exactly these, as F32 */
+  weights: Record<string, CheckpointWeight>;
+  optimizer?: OptimizerState | null;
+}
+
+export interface DecodedCheckpoint {
+  /** null for a plain safetensors file (a state_dict saved from PyTorch): the caller supplies it */
+  config: Record<string, unknown> | null;
+  vocab: string | null;
+  step: number | null;
+  weights: Record<string, CheckpointWeight>;
+  optimizer: OptimizerState | null;
+  /** the file's metadata as stored */
+  metadata: Record<string, string> | null;
+}
+
+/** A training checkpoint as a safetensors file that PyTorch's load_file + load_state_dict read. */
+export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array;
+
+/** A checkpoint from its file; throws SafetensorsError on a corrupted file or metadata, or on a non-F32 tensor. */
+export function decodeCheckpoint(bytes: Uint8Array | ArrayBuffer): DecodedCheckpoint;

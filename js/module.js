@@ -3,7 +3,9 @@
 import { attention } from './attention.js';
 import { instantiate, simdSupported } from './loader.js';
 import { RotaryMultiHeadAttention } from './mha.js';
+import { applyRotaryWithCache } from './rotary-cache.js';
 import { RotaryEmbedding } from './rotary-embedding.js';
+import { Transformer } from './transformer.js';
 import { WasmTensor } from './tensor.js';
 import { checkOptions, integer } from './validate.js';
 
@@ -24,6 +26,16 @@ export class RopeModule {
   }
 
   /**
+   * RoPE with the caller's cos/sin caches, the semantics of ONNX RotaryEmbedding-23: x rotated
+   * with cosCache/sinCache rows [maxPosition, rotaryDim/2] picked by positionIds [batch, seq], or
+   * [batch, seq, rotaryDim/2] without them. Options: {shape, layout, positionIds, interleaved,
+   * rotaryDim, numHeads, inverse, out}. See index.d.ts.
+   */
+  applyRotaryWithCache(x, cosCache, sinCache, options) {
+    return applyRotaryWithCache(this, x, cosCache, sinCache, options);
+  }
+
+  /**
    * Scaled dot-product attention: softmax(scale q k^T [+ causal mask]) v, RoPE inside when `rope`
    * is given. Options: {batch, heads, kvHeads, seqQ, seqK, headDim, layout, causal, scale, rope,
    * offset, returnWeights, out}. See index.d.ts.
@@ -38,6 +50,15 @@ export class RopeModule {
    */
   rotaryMultiHeadAttention(options) {
     return new RotaryMultiHeadAttention(this, options);
+  }
+
+  /**
+   * The seed's character-level RoPE transformer, trainable here: {vocab (or vocabulary, a string
+   * of its characters), dModel, heads, layers, dFF, ropePercentage = 1, base = 10000, seed = 0,
+   * contextLength = 256}. See index.d.ts.
+   */
+  transformer(options) {
+    return new Transformer(this, options);
   }
 
   /** A zero-copy float32 tensor of `length` elements in wasm memory, zero-filled. */
