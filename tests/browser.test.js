@@ -1,8 +1,9 @@
 // browser.test.js: web/server.js over raw HTTP, then the page and the package in Debian's
 // Chromium (driven by playwright-core): no console errors or failed requests, the SIMD build,
 // the seed's example and a conformance case against PyTorch, cross-origin isolation; the
-// interactive views (dials turn by Δm·θ_i, lock m − n keeps q·k, pairing / base / scaling /
-// partial rotation change what they should, the heatmap's diagonals, URL state), and screenshots.
+// interactive views (dials turn by Δm·θ_i, the scores are the module's rope.scores, lock m − n
+// and its animation keep q·k, pairing / base / scaling / partial rotation change what they should,
+// the heatmap's diagonals, URL state), the phone layout, and screenshots.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { loadRope } from '../js/index.js';
+import { ropeOptions, vectors } from '../web/model.js';
 import { startServer } from '../web/server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -358,6 +360,177 @@ describe('demo page and package in Chromium', { timeout: 120_000 }, () => {
     }
   });
 
+  /** The module's score for the page's state, computed here in Node by the library: rope.scores. */
+  async function nodeScore(state, m, n, { scaled = true } = {}) {
+    const rw = await nodeRope();
+    const { q, k } = vectors(state);
+    const rope = rw.rotaryEmbedding(ropeOptions(state, { scaled }));
+    try {
+      return rope.scores(q, k, { headDim: state.hd, positionsQ: [m], positionsK: [n] })[0];
+    } finally {
+      rope.dispose();
+    }
+  }
+  let nodeRw = null;
+  const nodeRope = async () => (nodeRw ??= await loadRope());
+
+  test("the q·k readout, the heatmap cell and the decay curve are the module's rope.scores", async () => {
+    const { page, problems } = await openDemo();
+    try {
+      const read = () => page.evaluate(() => ({
+        state: window.__ropePage.state,
+        qk: Number(document.getElementById('readout').dataset.qk),
+        qkRaw: window.__ropePage.frame.qkRaw,
+        cell: Number(document.getElementById('heatmap').dataset.cell),
+        d0: Number(document.getElementById('decay').dataset.d0),
+      }));
+      // The defaults: the readout, the heatmap's cell at (m, n) and the decay curve at distance 0
+      // are, bit for bit, what the library computes here for the same state.
+      let page0 = await read();
+      assert.equal(page0.state.hd, 64);
+      assert.equal(page0.qk, await nodeScore(page0.state, page0.state.m, page0.state.n));
+      assert.equal(page0.cell, page0.qk, 'the heatmap cell at (m, n) is the readout');
+      assert.equal(page0.d0, await nodeScore(page0.state, 0, 0));
+      // Without RoPE: both at position 0 of the unscaled embedding, the identity rotation.
+      const { q, k } = vectors(page0.state);
+      const plainDot = Array.from(q).reduce((sum, v, i) => sum + v * k[i], 0);
+      assert.ok(Math.abs(page0.qkRaw - plainDot) <= 1e-5 * Math.abs(plainDot), `${page0.qkRaw} vs ${plainDot}`);
+      assert.match(await page.textContent('#timings'), /scores/);
+
+      // Another model: interleaved, head_dim 128 with half of it rotated, YaRN ×4, base 500,000.
+      await page.selectOption('#head-dim', '128');
+      await page.selectOption('#rope-pairing', 'interleaved');
+      await page.selectOption('#rope-pct', '0.5');
+      await page.selectOption('#rope-base', '500000');
+      await page.selectOption('#scaling', 'yarn');
+      await setControl(page, '#m', 300);
+      await setControl(page, '#n', 17);
+      await waitForHeavy(page);
+      page0 = await read();
+      assert.equal(page0.state.scaling, 'yarn');
+      assert.equal(page0.qk, await nodeScore(page0.state, 300, 17));
+      assert.equal(page0.cell, page0.qk);
+      assert.equal(page0.d0, await nodeScore(page0.state, 0, 0));
+      assert.equal(page0.qkRaw, await nodeScore(page0.state, 0, 0, { scaled: false }));
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  /**
+   * Collects {m, n, qk} at every redraw of the readout until `count` different m were seen (or
+   * `timeout` ms passed).
+   */
+  const watchReadout = (page, count, timeout = 10_000) => page.evaluate(([count, timeout]) => new Promise((resolve) => {
+    const readout = document.getElementById('readout');
+    const seen = [];
+    const ms = new Set();
+    const done = () => {
+      observer.disconnect();
+      resolve(seen);
+    };
+    const observer = new MutationObserver(() => {
+      const { m, n } = window.__ropePage.state;
+      seen.push({ m, n, qk: Number(readout.dataset.qk) });
+      ms.add(m);
+      if (ms.size >= count) done();
+    });
+    observer.observe(readout, { attributes: true, childList: true, subtree: true });
+    setTimeout(done, timeout);
+  }), [count, timeout]);
+
+  test('Play animates lock m − n: both positions advance, q·k stays constant to 1e-5 across frames', async () => {
+    const { page, problems } = await openDemo();
+    try {
+      await setControl(page, '#m', 40);
+      await setControl(page, '#n', 25);
+      assert.equal(await page.isChecked('#lock'), false);
+      const qk0 = await readQk(page);
+      const dials0 = await readDials(page);
+      assert.equal(await page.textContent('#play .text'), 'Play');
+      const watching = watchReadout(page, 10);
+      await page.click('#play');
+      const frames = await watching;
+      assert.equal(await page.$eval('#play', (el) => el.dataset.playing), 'true');
+      assert.equal(await page.textContent('#play .text'), 'Pause');
+      assert.equal(await page.isChecked('#lock'), true, 'Play locks m − n');
+      // A screen reader hears no announcement per frame while it plays.
+      assert.equal(await page.$eval('#readout', (el) => el.getAttribute('aria-live')), 'off');
+      const ms = [...new Set(frames.map((f) => f.m))];
+      assert.ok(ms.length >= 10, `only ${ms.length} positions in 10 s: ${ms}`);
+      ms.forEach((m, i) => assert.equal(m, 41 + i, 'one position per step'));
+      for (const { m, n, qk } of frames) {
+        assert.equal(m - n, 15, `m − n changed: m ${m}, n ${n}`);
+        assert.ok(Math.abs(qk - qk0) <= 1e-5, `q·k ${qk} at m = ${m} vs ${qk0}`);
+      }
+      // The dials turned (pair 0 by 1 radian per step) and every angle between q and k stayed.
+      const dials1 = await readDials(page);
+      assert.ok(Math.abs(wrap(dials1[0].rotQ - dials0[0].rotQ)) > 0.1, 'pair 0 did not turn');
+      dials1.forEach((d, i) => assert.ok(Math.abs(wrap(d.between - dials0[i].between)) < 1e-4, `pair ${i}: angle between changed`));
+      await page.click('#play');
+      assert.equal(await page.$eval('#play', (el) => el.dataset.playing), 'false');
+      assert.equal(await page.$eval('#readout', (el) => el.getAttribute('aria-live')), 'polite');
+      const stopped = await page.evaluate(() => window.__ropePage.state.m);
+      await page.waitForTimeout(450);
+      assert.equal(await page.evaluate(() => window.__ropePage.state.m), stopped, 'Pause stops it');
+
+      // The keyboard alone: focus Play, Space starts it, Space pauses it.
+      await page.focus('#play');
+      await page.keyboard.press('Space');
+      await page.waitForFunction((m) => window.__ropePage.state.m > m + 1, stopped);
+      await page.keyboard.press('Space');
+      assert.equal(await page.$eval('#play', (el) => el.dataset.playing), 'false');
+
+      // Unlocking stops it; Step moves both by one; past the end both go back with the same m − n.
+      await page.click('#play');
+      await page.uncheck('#lock');
+      assert.equal(await page.$eval('#play', (el) => el.dataset.playing), 'false');
+      await setControl(page, '#m', 510);
+      await setControl(page, '#n', 495);
+      const qkEnd = await readQk(page);
+      await page.click('#step');
+      assert.deepEqual(await page.evaluate(() => [window.__ropePage.state.m, window.__ropePage.state.n]), [511, 496]);
+      assert.equal(await page.isChecked('#lock'), true);
+      await page.click('#step');
+      assert.deepEqual(await page.evaluate(() => [window.__ropePage.state.m, window.__ropePage.state.n]), [15, 0]);
+      assert.ok(Math.abs((await readQk(page)) - qkEnd) <= 1e-5);
+      // The URL holds the paused state.
+      await page.waitForFunction(() => /[?&]m=15(&|$)/.test(location.search) && /[?&]lock=1/.test(location.search));
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('with prefers-reduced-motion nothing moves by itself: Play is hidden, Step steps', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, reducedMotion: 'reduce' });
+    const problems = [];
+    page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+    });
+    try {
+      await page.goto(`${baseUrl}/web/?m=40&n=25`);
+      await page.waitForSelector('#status[data-ready="true"]');
+      assert.equal(await page.isVisible('#play'), false);
+      assert.match(await page.textContent('#play-note'), /reduced motion/);
+      const qk0 = await readQk(page);
+      for (let i = 1; i <= 3; i++) {
+        await page.click('#step');
+        assert.deepEqual(await page.evaluate(() => [window.__ropePage.state.m, window.__ropePage.state.n]), [40 + i, 25 + i]);
+        assert.ok(Math.abs((await readQk(page)) - qk0) <= 1e-5);
+      }
+      await page.waitForTimeout(400);
+      assert.equal(await page.evaluate(() => window.__ropePage.state.m), 43, 'nothing advanced by itself');
+      // The step button has a name that says what it does.
+      assert.match(await page.getAttribute('#step', 'aria-label'), /m and n forward by one/);
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
   test('pairing, base, head dimension, partial rotation and scaling change what they should', async () => {
     const { page, problems } = await openDemo();
     try {
@@ -569,21 +742,98 @@ describe('demo page and package in Chromium', { timeout: 120_000 }, () => {
     }
   });
 
-  test('screenshots at 1280x800 and 390x844; no horizontal scrolling on a phone', async () => {
+  test('screenshots at 1280x800 and 390x844, light and dark; no horizontal scrolling on a phone', async () => {
     await mkdir(artifactsDir, { recursive: true });
-    const { page, problems } = await openDemo({ width: 1280, height: 800 });
-    try {
-      await page.screenshot({ path: path.join(artifactsDir, 'demo-1280x800.png'), fullPage: true });
-      await page.screenshot({ path: path.join(artifactsDir, 'demo-1280x800-first-screen.png') });
-      await page.setViewportSize({ width: 390, height: 844 });
-      await page.evaluate(() => window.dispatchEvent(new Event('resize')));
-      await page.waitForTimeout(100);
-      await page.screenshot({ path: path.join(artifactsDir, 'demo-390x844.png'), fullPage: true });
-      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-      assert.ok(scrollWidth <= 390, `the page is ${scrollWidth} px wide at a 390 px viewport`);
-      assert.deepEqual(problems, []);
-    } finally {
-      await page.close();
+    for (const colorScheme of ['light', 'dark']) {
+      const suffix = colorScheme === 'dark' ? '-dark' : '';
+      const { page, problems } = await openDemo({ width: 1280, height: 800 });
+      try {
+        await page.emulateMedia({ colorScheme });
+        await page.evaluate(() => window.dispatchEvent(new Event('resize')));  // remeasure colours
+        await page.waitForTimeout(150);
+        await page.screenshot({ path: path.join(artifactsDir, `demo-1280x800${suffix}.png`), fullPage: true });
+        await page.screenshot({ path: path.join(artifactsDir, `demo-1280x800${suffix}-first-screen.png`) });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.evaluate(() => window.dispatchEvent(new Event('resize')));
+        await page.waitForTimeout(150);
+        await page.screenshot({ path: path.join(artifactsDir, `demo-390x844${suffix}.png`), fullPage: true });
+        const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(scrollWidth <= 390, `the page is ${scrollWidth} px wide at a 390 px viewport`);
+        assert.deepEqual(problems, []);
+      } finally {
+        await page.close();
+      }
+    }
+  });
+
+  /** The spectrum's training-context label: its box, the curves' points, and curve pixels in it. */
+  const readSpectrumLabel = (page) => page.$eval('#spectrum', (canvas) => {
+    const box = JSON.parse(canvas.dataset.trainLabel);
+    const plot = JSON.parse(canvas.dataset.plot);
+    const curves = JSON.parse(canvas.dataset.curves);
+    // Pixels of the query colour (the curve in force and its dots) inside the label's box.
+    const hex = getComputedStyle(document.documentElement).getPropertyValue('--q').trim();
+    const q = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    const ratio = canvas.width / canvas.clientWidth;
+    const { data } = canvas.getContext('2d').getImageData(Math.floor(box.x * ratio), Math.floor(box.y * ratio),
+      Math.ceil(box.width * ratio), Math.ceil(box.height * ratio));
+    let curvePixels = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.hypot(data[i] - q[0], data[i + 1] - q[1], data[i + 2] - q[2]) < 40) curvePixels++;
+    }
+    return { box, plot, curves, curvePixels };
+  });
+
+  /** Points of the polylines within `margin` px of the box, sampled every pixel along each segment. */
+  function curvePointsIn(box, curves, margin) {
+    let hits = 0;
+    for (const points of curves) {
+      for (let p = 0; p + 1 < points.length; p++) {
+        const [ax, ay] = points[p];
+        const [bx, by] = points[p + 1];
+        const steps = Math.max(1, Math.ceil(Math.hypot(bx - ax, by - ay)));
+        for (let t = 0; t <= steps; t++) {
+          const x = ax + ((bx - ax) * t) / steps;
+          const y = ay + ((by - ay) * t) / steps;
+          if (x >= box.x - margin && x <= box.x + box.width + margin && y >= box.y - margin && y <= box.y + box.height + margin) hits++;
+        }
+      }
+    }
+    return hits;
+  }
+
+  test('390 px: no horizontal scrolling, nothing overlaps, the spectrum label clear of its curves', async () => {
+    // Shared links open the page straight at a phone's width: the defaults, then two curves that
+    // cross the training line at both ends (base 100, dynamic NTK ×16), and a short context.
+    const queries = ['', '?base=100&scaling=dynamic&factor=16&m=500&n=3', '?scaling=linear&factor=16&train=16', '?hd=256&base=1000000&train=4096'];
+    for (const query of queries) {
+      const { page, problems } = await openDemo({ width: 390, height: 844 }, query);
+      try {
+        const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(scrollWidth <= 390, `${query}: the page is ${scrollWidth} px wide at a 390 px viewport`);
+        const { box, plot, curves, curvePixels } = await readSpectrumLabel(page);
+        assert.match(box.text, /^(training (context )?)?\d+$/);
+        assert.ok(box.x >= plot.x && box.x + box.width <= plot.x + plot.width && box.y >= plot.y && box.y + box.height <= plot.y + plot.height,
+          `${query}: label ${JSON.stringify(box)} outside the plot ${JSON.stringify(plot)}`);
+        assert.equal(curvePointsIn(box, curves, 2), 0, `${query}: a curve passes through the label ${JSON.stringify(box)}`);
+        assert.equal(curvePixels, 0, `${query}: ${curvePixels} curve pixels under the label`);
+        // The position controls sit side by side or wrap, never on top of each other.
+        const boxes = await Promise.all(['#lock', '#play', '#step', '#m', '#n'].map(async (selector) => {
+          const element = selector === '#lock' ? await page.$('.lock-controls label') : await page.$(selector);
+          return { selector, ...(await element.boundingBox()) };
+        }));
+        for (let i = 0; i < boxes.length; i++) {
+          assert.ok(boxes[i].x >= 0 && boxes[i].x + boxes[i].width <= 390, `${boxes[i].selector} leaves the screen`);
+          for (let j = i + 1; j < boxes.length; j++) {
+            const [a, b] = [boxes[i], boxes[j]];
+            const overlap = a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+            assert.ok(!overlap, `${query}: ${a.selector} overlaps ${b.selector}`);
+          }
+        }
+        assert.deepEqual(problems, []);
+      } finally {
+        await page.close();
+      }
     }
   });
 });

@@ -5,10 +5,11 @@
 // on what changed.
 //
 // Test hooks: #status[data-ready, data-build], data-* attributes on the dials and charts,
-// window.__ropePage (state, last frame, heavy result generation).
+// #play[data-playing], window.__ropePage (state, last frame, heavy result generation).
 
 import { loadRope } from '../js/index.js';
 import { computeFrame, rotaryDim } from './model.js';
+import { createPlayer } from './play.js';
 import { createDials } from './views/dials.js';
 import { createDecay } from './views/decay.js';
 import { createHeatmap } from './views/heatmap.js';
@@ -162,6 +163,7 @@ async function main() {
   };
   let lastViewMs = {};
   const seed = createSeed(ctx);
+  const player = createPlayer(ctx);
 
   // The worker loads its own instance of the same build.
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -189,12 +191,13 @@ async function main() {
   function showTimings() {
     const parts = [];
     if (timings.frame) {
-      parts.push(`clocks: apply of q and k ${formatTime(timings.frame.applyMs)}`);
+      parts.push(`q·k: rope.scores ${formatTime(timings.frame.scoresMs)}`);
+      parts.push(`clocks: rope.apply of q and k ${formatTime(timings.frame.applyMs)}`);
     }
     if (timings.heavy) {
       const h = timings.heavy;
-      parts.push(`heatmap: 2 apply calls ${formatTime(h.heatApplyMs)} + dot products ${formatTime(h.heatDotMs)}`);
-      parts.push(`decay curves ${formatTime(h.decayMs)} (in a worker)`);
+      parts.push(`in a worker: heatmap rope.scores of ${heavy.grid} × ${heavy.grid} positions ${formatTime(h.heatMs)}, `
+        + `decay curves ${h.decayCalls} calls ${formatTime(h.decayMs)}`);
     }
     timingsBox.textContent = parts.join(' · ');
   }
@@ -221,6 +224,7 @@ async function main() {
     }
     lastViewMs = viewMs;
     seed.render(state);
+    player.stateChanged(state);
     showTimings();
     if (heavyChanged) requestHeavy();
   }

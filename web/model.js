@@ -1,9 +1,10 @@
 // model.js: what every view needs from the state, computed with the wasm module. Shared by the
 // page (app.js) and the worker (worker.js): no DOM here.
 //
-// Every number a view shows comes from rope.apply (rotated vectors, and cos/sin read back by
-// rotating a unit vector) or rope.inverseFrequencies; JavaScript only takes dot products and
-// atan2 of the module's outputs.
+// Every number a view shows comes from the module: the scores (the q·k readout, the decay curves,
+// the heatmap) from rope.scores, the rotated vectors from rope.apply, cos and sin by rotating a unit
+// vector, the frequencies from rope.inverseFrequencies. JavaScript only reads angles back with
+// atan2 and splits q·k into the parts each pair contributes (the dials' data table).
 
 /** The rotary dim for head_dim and the rope percentage: the seed's int(d_k * p), made even, >= 2. */
 export function rotaryDim(headDim, pct) {
@@ -79,51 +80,15 @@ export function vectors(state) {
   return { q, k };
 }
 
-/** x copied to every position of `positions` and rotated there by the module: [P, hd]. */
-export function rotateAt(rope, x, positions) {
-  const hd = x.length;
-  const P = positions.length;
-  const xs = new Float32Array(P * hd);
-  for (let p = 0; p < P; p++) xs.set(x, p * hd);
-  return rope.apply(xs, { shape: [P, 1, 1, hd], layout: 'sbhd', positions });
+/** x repeated `count` times, [count, x.length]: one row per position to score it at. */
+export function repeatRows(x, count, into = new Float32Array(count * x.length)) {
+  for (let r = 0; r < count; r++) into.set(x, r * x.length);
+  return into;
 }
 
-export function dot(a, aOffset, b, bOffset, n) {
-  let s = 0;
-  for (let i = 0; i < n; i++) s += a[aOffset + i] * b[bOffset + i];
-  return s;
-}
-
-/** S[i][j] = Q_i . K_j for [P, hd] row-major Q and K: four rows of K per pass over a row of Q. */
-export function scores(Q, K, P, hd) {
-  const S = new Float32Array(P * P);
-  for (let i = 0; i < P; i++) {
-    const qo = i * hd;
-    let j = 0;
-    for (; j + 4 <= P; j += 4) {
-      const k0 = j * hd;
-      const k1 = k0 + hd;
-      const k2 = k1 + hd;
-      const k3 = k2 + hd;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let f = 0; f < hd; f++) {
-        const q = Q[qo + f];
-        s0 += q * K[k0 + f];
-        s1 += q * K[k1 + f];
-        s2 += q * K[k2 + f];
-        s3 += q * K[k3 + f];
-      }
-      S[i * P + j] = s0;
-      S[i * P + j + 1] = s1;
-      S[i * P + j + 2] = s2;
-      S[i * P + j + 3] = s3;
-    }
-    for (; j < P; j++) S[i * P + j] = dot(Q, qo, K, j * hd, hd);
-  }
-  return S;
+/** The module's q·k for q at position m and k at position n: a 1 × 1 rope.scores call. */
+export function scoreAt(rope, q, k, m, n) {
+  return rope.scores(q, k, { headDim: q.length, positionsQ: [m], positionsK: [n] })[0];
 }
 
 /** Angle wrapped to (-pi, pi]. */
@@ -157,9 +122,10 @@ export function timed(fn) {
 
 /**
  * Everything the dials, spectrum, partial-rotation and computation views need for the state:
- * one apply call rotating q to position m and k to position n ([2, 1, 1, hd], positions [m, n]),
- * one rotating the unit vectors of the chosen pair to m (the cos and sin the module used), and the
- * frequencies in force with and without scaling.
+ * q·k from rope.scores (q at m, k at n) and without RoPE (both at position 0 of the unscaled
+ * embedding, where the rotation is the identity); one apply call rotating q to position m and k to
+ * position n ([2, 1, 1, hd], positions [m, n]) for the dials; one rotating the unit vector of the
+ * chosen pair to m (the cos and sin the module used); the frequencies with and without scaling.
  */
 export function computeFrame(rw, state) {
   const { q, k } = vectors(state);
@@ -175,6 +141,8 @@ export function computeFrame(rw, state) {
     x.set(k, hd);
     const positions = new Int32Array([state.m, state.n]);
     const [y, applyMs] = timed(() => rope.apply(x, { shape: [2, 1, 1, hd], layout: 'sbhd', positions }));
+    const [qk, scoresMs] = timed(() => scoreAt(rope, q, k, state.m, state.n));
+    const qkRaw = scoreAt(plain, q, k, 0, 0);
     const theta = rope.inverseFrequencies;
     const thetaPlain = plain.inverseFrequencies;
     const qr = y.subarray(0, hd);
@@ -209,10 +177,10 @@ export function computeFrame(rw, state) {
     for (let f = dim; f < hd; f++) passDot += qr[f] * kr[f];
     return {
       hd, dim, half, pairing, q, k, qr: qr.slice(), kr: kr.slice(), pairs, theta, thetaPlain,
-      qk: dot(qr, 0, kr, 0, hd), qkRaw: dot(q, 0, k, 0, hd), passDot,
+      qk, qkRaw, passDot,
       attentionScaling: rope.attentionScaling, cacheInfo: rope.cacheInfo,
       unit: { pair, a, b, cos: u[a], sin: u[b] },
-      timings: { applyMs, unitMs },
+      timings: { applyMs, scoresMs, unitMs },
     };
   } finally {
     rope.dispose();
@@ -221,9 +189,11 @@ export function computeFrame(rw, state) {
 }
 
 /**
- * The heavy part, run in the worker: the heatmap S[i][j] = q(m_i) . k(n_j) on `grid` positions
- * spaced `stride` apart (two apply calls, then the dot products), q(d) . k(0) for every distance
- * d < range, and its average over random vectors with k = q.
+ * The heavy part, run in the worker, all of it rope.scores calls: the heatmap S[i][j] = q(m_i) .
+ * k(n_j) on `grid` positions spaced `stride` apart; q at distance d against k at 0 for every
+ * d < range; and its average over random vectors with k = q. Each call rotates its queries and
+ * keys together, so a scaling that depends on the longest position (dynamic NTK) uses the same
+ * frequencies for both.
  */
 export function computeHeavy(rw, state, { samples = 32 } = {}) {
   const { q, k } = vectors(state);
@@ -233,51 +203,44 @@ export function computeHeavy(rw, state, { samples = 32 } = {}) {
   const stride = range / grid;
   const timings = {};
   const options = ropeOptions(state);
-  const newRope = () => rw.rotaryEmbedding(options);
-
-  // Heatmap: one call rotating q at every grid position, one rotating k.
-  const gridPositions = Int32Array.from({ length: grid }, (_, i) => i * stride);
-  let rope = newRope();
-  const t0 = performance.now();
-  const Q = rotateAt(rope, q, gridPositions);
-  const K = rotateAt(rope, k, gridPositions);
-  timings.heatApplyMs = performance.now() - t0;
-  // The frequencies in force for that call (dynamic NTK picks them from the call's positions),
-  // and the unscaled ones training used.
-  const heatTheta = rope.inverseFrequencies;
-  rope.dispose();
+  const rope = rw.rotaryEmbedding(options);
   const trained = rw.rotaryEmbedding(ropeOptions(state, { scaled: false }));
-  const trainTheta = trained.inverseFrequencies;
-  trained.dispose();
-  const seen = seenDistance(heatTheta, trainTheta, state.train);
-  const t1 = performance.now();
-  const heat = scores(Q, K, grid, hd);
-  timings.heatDotMs = performance.now() - t1;
+  try {
+    // Heatmap: q at every grid position against k at every grid position.
+    const gridPositions = Int32Array.from({ length: grid }, (_, i) => i * stride);
+    const t0 = performance.now();
+    const heat = rope.scores(repeatRows(q, grid), repeatRows(k, grid),
+      { headDim: hd, positionsQ: gridPositions, positionsK: gridPositions });
+    timings.heatMs = performance.now() - t0;
+    // The frequencies in force for that call (dynamic NTK picks them from its positions), and the
+    // unscaled ones training used.
+    const heatTheta = rope.inverseFrequencies;
+    const trainTheta = trained.inverseFrequencies;
+    const seen = seenDistance(heatTheta, trainTheta, state.train);
 
-  // Decay: q at position d against k at position 0, for every d < range.
-  const distances = Int32Array.from({ length: range }, (_, d) => d);
-  rope = newRope();
-  const t2 = performance.now();
-  const kAt0 = rotateAt(rope, k, new Int32Array([0]));
-  const Qd = rotateAt(rope, q, distances);
-  rope.dispose();
-  const decay = new Float32Array(range);
-  for (let d = 0; d < range; d++) decay[d] = dot(Qd, d * hd, kAt0, 0, hd);
+    // Decay: q at position d against k at position 0, for every d < range: [range, 1].
+    const distances = Int32Array.from({ length: range }, (_, d) => d);
+    const t1 = performance.now();
+    const rows = new Float32Array(range * hd);
+    const decay = rope.scores(repeatRows(q, range, rows), k, { headDim: hd, positionsQ: distances, positionsK: [0] });
 
-  // The average over random q with k = q, normalised so that distance 0 scores 1.
-  const r = rng(state.seed * 7919 + 1);
-  const average = new Float64Array(range);
-  const x = new Float32Array(hd);
-  rope = newRope();
-  for (let s = 0; s < samples; s++) {
-    for (let f = 0; f < hd; f++) x[f] = r.normal();
-    const x0 = rotateAt(rope, x, new Int32Array([0]));
-    const X = rotateAt(rope, x, distances);
-    for (let d = 0; d < range; d++) average[d] += dot(X, d * hd, x0, 0, hd);
+    // The average over random q with k = q, normalised so that distance 0 scores 1.
+    const r = rng(state.seed * 7919 + 1);
+    const average = new Float64Array(range);
+    const x = new Float32Array(hd);
+    const one = new Float32Array(range);
+    for (let s = 0; s < samples; s++) {
+      for (let f = 0; f < hd; f++) x[f] = r.normal();
+      rope.scores(repeatRows(x, range, rows), x, { headDim: hd, positionsQ: distances, positionsK: [0], out: one });
+      for (let d = 0; d < range; d++) average[d] += one[d];
+    }
+    const averageNorm = new Float32Array(range);
+    for (let d = 0; d < range; d++) averageNorm[d] = average[d] / average[0];
+    timings.decayMs = performance.now() - t1;
+    timings.decayCalls = samples + 1;
+    return { grid, stride, range, heat, decay, average: averageNorm, seen, heatTheta, trainTheta, timings };
+  } finally {
+    rope.dispose();
+    trained.dispose();
   }
-  rope.dispose();
-  const averageNorm = new Float32Array(range);
-  for (let d = 0; d < range; d++) averageNorm[d] = average[d] / average[0];
-  timings.decayMs = performance.now() - t2;
-  return { grid, stride, range, heat, decay, average: averageNorm, seen, heatTheta, trainTheta, timings };
 }

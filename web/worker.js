@@ -1,6 +1,7 @@
-// worker.js: the heatmap and decay curves off the main thread (512 x 512 dot products of
-// head_dim 128 would take several frames). It loads its own instance of the wasm module, the
-// same build as the page, and answers {id, state} with {id, result} or {id, error}.
+// worker.js: the heatmap and decay curves off the main thread (rope.scores of 512 x 512 positions
+// at head_dim 128, and 32 random decay curves of up to 4,096 distances, would take several frames).
+// It loads its own instance of the wasm module, the same build as the page, and answers {id, state}
+// with {id, result} or {id, error}.
 
 import { loadRope } from '../js/index.js';
 import { computeHeavy } from './model.js';

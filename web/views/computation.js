@@ -5,6 +5,9 @@
 
 import { fixed, formatTime, sig } from './format.js';
 
+/** A factor of a product: negative ones in parentheses, so "a − (−b)" never reads "a − −b". */
+const factor = (v) => (v < 0 ? `(${fixed(v, 4)})` : fixed(v, 4));
+
 export function createComputation() {
   const root = document.getElementById('computation');
   return {
@@ -28,12 +31,12 @@ export function createComputation() {
         <div class="formula">
           <div>cos = <b>${fixed(cos, 6)}</b>, sin = <b>${fixed(sin, 6)}</b>${s} <span class="muted">the module's cached values</span></div>
           <div><var>x</var><sub>1</sub> = q[${a}] = ${fixed(x1, 6)}, <var>x</var><sub>2</sub> = q[${b}] = ${fixed(x2, 6)}</div>
-          <div><var>y</var><sub>1</sub> = <var>x</var><sub>1</sub> cos − <var>x</var><sub>2</sub> sin
-            = ${fixed(x1, 4)} × ${fixed(cos, 4)} − ${fixed(x2, 4)} × ${fixed(sin, 4)} = ${fixed(y1, 6)};
-            module: <b>${fixed(qr[a], 6)}</b></div>
-          <div><var>y</var><sub>2</sub> = <var>x</var><sub>2</sub> cos + <var>x</var><sub>1</sub> sin
-            = ${fixed(x2, 4)} × ${fixed(cos, 4)} + ${fixed(x1, 4)} × ${fixed(sin, 4)} = ${fixed(y2, 6)};
-            module: <b>${fixed(qr[b], 6)}</b></div>
+          <div><span class="term"><var>y</var><sub>1</sub> = <var>x</var><sub>1</sub> cos − <var>x</var><sub>2</sub> sin</span>
+            <span class="term">= ${factor(x1)} × ${factor(cos)} − ${factor(x2)} × ${factor(sin)}</span>
+            <span class="term">= ${fixed(y1, 6)};</span> <span class="term">module: <b>${fixed(qr[a], 6)}</b></span></div>
+          <div><span class="term"><var>y</var><sub>2</sub> = <var>x</var><sub>2</sub> cos + <var>x</var><sub>1</sub> sin</span>
+            <span class="term">= ${factor(x2)} × ${factor(cos)} + ${factor(x1)} × ${factor(sin)}</span>
+            <span class="term">= ${fixed(y2, 6)};</span> <span class="term">module: <b>${fixed(qr[b], 6)}</b></span></div>
         </div>
         <p class="note">The module's cos/sin cache holds positions ${cacheInfo.first} to ${cacheInfo.first + cacheInfo.rows - 1}
           (${cacheInfo.rows} rows; ${cacheInfo.rowsComputed} computed by this embedding).

@@ -3,6 +3,9 @@
 
 import { colours, dataTable, fitCanvas, fixed } from './format.js';
 
+// On a phone the chart is narrow: taller, so the oscillation and the decay stay readable.
+const narrowLayout = () => matchMedia('(max-width: 40rem)').matches;
+
 export function createDecay() {
   const canvas = document.getElementById('decay');
   const table = dataTable(document.getElementById('decay-data'), 'Score against distance (distance 0 = 1), from the module');
@@ -15,7 +18,7 @@ export function createDecay() {
   let geometry = null;
 
   function draw(state, heavy) {
-    const { g, width, height } = fitCanvas(canvas, 0.6);
+    const { g, width, height } = fitCanvas(canvas, narrowLayout() ? 0.8 : 0.6);
     const key = `${canvas.width}x${canvas.height}:${state.train}:${heavy ? heavy.id : ''}`;
     if (key !== baseKey || !geometry) {
       base.width = canvas.width;
@@ -70,7 +73,7 @@ export function createDecay() {
     g.stroke();
     g.fillStyle = c.muted;
     g.textAlign = 'right';
-    for (const v of [lo, 0, 1, hi]) g.fillText(v.toFixed(v === 0 || v === 1 ? 0 : 2), pad.l - 6, y(v) + 4);
+    for (const v of [lo, 0, 1, hi]) g.fillText(fixed(v, v === 0 || v === 1 ? 0 : 2), pad.l - 6, y(v) + 4);
     g.textAlign = 'center';
     for (let i = 0; i <= 4; i++) {
       const d = Math.round((i / 4) * (range - 1));

@@ -1,6 +1,6 @@
 // heatmap.js: view 3, the m × n score heatmap. Rows are query positions, columns key positions,
-// on a grid of at most 512 positions spaced range/512 apart. The scores come from the worker
-// (two apply calls and the dot products); hovering or the arrow keys set m and n.
+// on a grid of at most 512 positions spaced range/512 apart. The scores come from the worker (one
+// rope.scores call of the module); hovering or the arrow keys set m and n.
 
 import { colours, dataTable, fixed } from './format.js';
 
@@ -72,9 +72,10 @@ export function createHeatmap({ setState, getState }) {
       px[i * 4 + 2] = LUT[idx * 3 + 2];
       px[i * 4 + 3] = 255;
     }
-    legend.innerHTML = `<span class="bar" style="background:${gradientCss}"></span>`
-      + `<span>${fixed(-max, 1)}</span><span>0</span><span>${fixed(max, 1)}</span>`
-      + `<span class="muted">${grid} × ${grid} positions${heavy.stride > 1 ? `, every ${heavy.stride}th` : ''}</span>`;
+    // The scale reads like the bar: its ends where the bar ends, 0 (white) at its middle.
+    legend.innerHTML = `<span class="scale"><span>${fixed(-max, 1)}</span>`
+      + `<span class="bar" style="background:${gradientCss}" title="0 in the middle"></span><span>${fixed(max, 1)}</span></span>`
+      + `<span class="muted">q·k, ${grid} × ${grid} positions${heavy.stride > 1 ? `, every ${heavy.stride}th` : ''}</span>`;
   }
 
   function draw(state) {

@@ -4,14 +4,18 @@
 
 import { colours, dataTable, fitCanvas, fixed } from './format.js';
 
-function valueColour(v, max) {
-  // Same diverging palette as the heatmap, coarser: purple < 0 < orange.
+function valueColour(v, max, mid) {
+  // Same diverging palette as the heatmap, coarser: purple < 0 < orange, from `mid` at 0.
   const t = Math.max(-1, Math.min(1, v / max));
   const mix = (a, b, f) => Math.round(a + (b - a) * f);
-  const [r, g, b] = t < 0 ? [mix(247, 94, -t), mix(247, 60, -t), mix(247, 153, -t)]
-    : [mix(247, 230, t), mix(247, 97, t), mix(247, 1, t)];
+  const [r, g, b] = t < 0 ? [mix(mid[0], 94, -t), mix(mid[1], 60, -t), mix(mid[2], 153, -t)]
+    : [mix(mid[0], 230, t), mix(mid[1], 97, t), mix(mid[2], 1, t)];
   return `rgb(${r},${g},${b})`;
 }
+
+// Zero is near white on a light page; on a dark one, a dark grey: near-zero features would
+// otherwise glare as the brightest columns of the chart.
+const zeroColour = () => (matchMedia('(prefers-color-scheme: dark)').matches ? [52, 52, 62] : [247, 247, 247]);
 
 export function createPartial() {
   const canvas = document.getElementById('partial-canvas') ?? (() => {
@@ -34,14 +38,15 @@ export function createPartial() {
       const pad = { l: 58, r: 4, t: 22, b: 8 };
       const w = (width - pad.l - pad.r) / hd;
       const rowH = (height - pad.t - pad.b - 6) / 2;
+      const mid = zeroColour();
       let max = 1e-12;
       for (let f = 0; f < hd; f++) max = Math.max(max, Math.abs(q[f]), Math.abs(qr[f]));
       let unchanged = 0;
       let changed = 0;
       for (let f = 0; f < hd; f++) {
-        g.fillStyle = valueColour(q[f], max);
+        g.fillStyle = valueColour(q[f], max, mid);
         g.fillRect(pad.l + f * w, pad.t, Math.max(1, w - (w > 4 ? 1 : 0)), rowH);
-        g.fillStyle = valueColour(qr[f], max);
+        g.fillStyle = valueColour(qr[f], max, mid);
         g.fillRect(pad.l + f * w, pad.t + rowH + 6, Math.max(1, w - (w > 4 ? 1 : 0)), rowH);
         if (f >= dim && qr[f] === q[f]) unchanged++;
         if (f < dim && qr[f] !== q[f]) changed++;

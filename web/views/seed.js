@@ -3,7 +3,7 @@
 // so). The output is also written to #output-table's data-output for the tests.
 
 import { SEED_X } from '../model.js';
-import { formatTime } from './format.js';
+import { fixed, formatTime } from './format.js';
 
 const SHAPE = [3, 1, 1, 4];
 const [SEQ, , , HEAD_DIM] = SHAPE;
@@ -32,7 +32,7 @@ function renderTable(table, symbol, values, offset, dim) {
     tr.append(th);
     for (let f = 0; f < HEAD_DIM; f++) {
       const td = document.createElement('td');
-      td.textContent = values[s * HEAD_DIM + f].toFixed(4);
+      td.textContent = fixed(values[s * HEAD_DIM + f], 4);
       if (f >= dim) td.className = 'pass';
       tr.append(td);
     }

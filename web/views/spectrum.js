@@ -1,9 +1,60 @@
 // spectrum.js: view 4, the wavelength 2π/θ_i of each pair (log scale), unscaled and as the
-// chosen scaling leaves it, with the training context length marked.
+// chosen scaling leaves it, with the training context length marked. The marker's label goes
+// where no curve passes (on a phone the curves cross the marker near its middle, and a fixed
+// place put the label on them); its box and the curves are in data attributes for the tests.
 
 import { colours, dataTable, fitCanvas, sig, sizeGeneration } from './format.js';
 
 const narrowLayout = () => matchMedia('(max-width: 40rem)').matches;
+
+/** Points of `lines` (arrays of [x, y]) that fall in `box` grown by `margin`, sampled every pixel. */
+function pointsInBox(box, lines, margin) {
+  const x0 = box.x - margin;
+  const x1 = box.x + box.width + margin;
+  const y0 = box.y - margin;
+  const y1 = box.y + box.height + margin;
+  let hits = 0;
+  for (const points of lines) {
+    for (let p = 0; p < points.length; p++) {
+      const [ax, ay] = points[p];
+      const [bx, by] = points[Math.min(p + 1, points.length - 1)];
+      const steps = Math.max(1, Math.ceil(Math.hypot(bx - ax, by - ay)));
+      for (let t = 0; t <= steps; t++) {
+        const x = ax + ((bx - ax) * t) / steps;
+        const y = ay + ((by - ay) * t) / steps;
+        if (x >= x0 && x <= x1 && y >= y0 && y <= y1) hits++;
+      }
+    }
+  }
+  return hits;
+}
+
+/**
+ * Where a label of `width` × `height` beside the horizontal line at `lineY` touches none of
+ * `lines` and `avoid` (boxes): right below the line, then above it on the left, above on the
+ * right, below on the left, then anywhere along the line (two curves can cross it at both ends);
+ * failing all, the place that touches least.
+ */
+function placeLabel({ width, height, lineY, plot, lines, avoid }) {
+  const left = plot.x + 6;
+  const right = plot.x + plot.width - 6 - width;
+  const below = lineY + 5;
+  const above = lineY - 5 - height;
+  const along = [];
+  for (let x = right; x > left; x -= 8) along.push([x, below], [x, above]);
+  const candidates = [[right, below], [left, above], [right, above], [left, below], ...along]
+    .map(([x, y]) => ({ x, y, width, height }))
+    .filter((b) => b.y >= plot.y && b.y + b.height <= plot.y + plot.height);
+  let best = { x: left, y: Math.max(plot.y, above), width, height };
+  let bestHits = Infinity;
+  for (const box of candidates) {
+    const overlapsBox = avoid.some((a) => box.x < a.x + a.width && a.x < box.x + box.width && box.y < a.y + a.height && a.y < box.y + box.height);
+    const hits = pointsInBox(box, lines, 3) + (overlapsBox ? 1000 : 0);
+    if (hits === 0) return { box, hits };
+    if (hits < bestHits) [best, bestHits] = [box, hits];
+  }
+  return { box: best, hits: bestHits };
+}
 
 export function createSpectrum() {
   const canvas = document.getElementById('spectrum');
@@ -52,7 +103,9 @@ export function createSpectrum() {
     g.fillText('pair i (fast → slow)', pad.l + w / 2, pad.t + h + 30);
     g.textAlign = 'left';
     g.fillStyle = c.muted;
-    g.fillText('wavelength, positions (log)', pad.l + 6, pad.t + 12);
+    const title = 'wavelength, positions (log)';
+    g.fillText(title, pad.l + 6, pad.t + 12);
+    const titleBox = { x: pad.l + 6, y: pad.t, width: g.measureText(title).width, height: 14 };
 
     const line = (values, colour, dash, widthPx) => {
       g.strokeStyle = colour;
@@ -77,9 +130,32 @@ export function createSpectrum() {
     g.lineTo(pad.l + w, y(state.train));
     g.stroke();
     g.setLineDash([]);
-    g.fillStyle = c.train;
+
+    // The marker's label, clear of both curves (dots included) and of the axis title, with a halo
+    // in the panel colour so that the shading under it does not blur it.
+    const curves = [plain, waves].map((values) => values.map((v, i) => [x(i), y(v)]));
+    const plot = { x: pad.l, y: pad.t, width: w, height: h };
+    // The full label where it fits; on a narrow chart two curves may leave room only for less.
+    let label;
+    let box;
+    for (const text of [`training context ${state.train}`, `training ${state.train}`, String(state.train)]) {
+      const place = placeLabel({ width: g.measureText(text).width, height: 13, lineY: y(state.train), plot, lines: curves, avoid: [titleBox] });
+      if (!box || place.hits === 0) [label, box] = [text, place.box];
+      if (place.hits === 0) break;
+    }
     g.textAlign = 'left';
-    g.fillText(`training context ${state.train}`, pad.l + 6, y(state.train) - 6);
+    g.textBaseline = 'top';
+    g.lineJoin = 'round';
+    g.lineWidth = 3;
+    g.strokeStyle = c.panel;
+    g.strokeText(label, box.x, box.y + 1);
+    g.fillStyle = c.train;
+    g.fillText(label, box.x, box.y + 1);
+    g.textBaseline = 'alphabetic';
+    const round = (v) => Math.round(v * 10) / 10;
+    canvas.dataset.trainLabel = JSON.stringify({ text: label, x: round(box.x), y: round(box.y), width: round(box.width), height: box.height });
+    canvas.dataset.curves = JSON.stringify(curves.map((points) => points.map(([px, py]) => [round(px), round(py)])));
+    canvas.dataset.plot = JSON.stringify({ x: plot.x, y: plot.y, width: round(plot.width), height: round(plot.height) });
 
     const slow = plain.filter((v) => v > state.train).length;
     const ratio = frame.theta[half - 1] / frame.thetaPlain[half - 1];
