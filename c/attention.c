@@ -5,12 +5,19 @@
 // rotated, scaled, and interleaved by groups of 4 rows. Then, for each block of QUERY_BLOCK query
 // rows, the keys are visited in blocks of KEY_BLOCK; each group of 4 rows computes its scores with
 // a 4x8 register-tiled kernel, folds them into a running max and sum (online softmax), and adds
-// P.V into its [4, head_dim] output rows. Key blocks a group cannot see (causal) are skipped.
+// P.V into its [4, v_head_dim] output rows.
+//
+// What a row sees is one range of keys [lo, hi) (causal in either alignment, a sliding window,
+// the batch row's valid key count), then the mask inside it. A group visits only the panels of 8
+// keys that meet its rows' ranges, so keys no row of a block can see (above the causal diagonal,
+// outside a window, past a valid length) cost nothing: the plain path does exactly what it did
+// before masks and windows existed.
 //
 // Scores are kept in log2 units: q is multiplied by scale * log2(e) once, so that softmax needs
-// 2^x (f32x4_exp2) instead of e^x and no multiply per score. A group's scores are stored
-// key-major, [key][4 rows]: one vector holds one key's score for the 4 rows, so the softmax works
-// on whole vectors (one row per lane) and P.V splats each probability from consecutive floats.
+// 2^x (f32x4_exp2) instead of e^x and no multiply per score (an additive mask and the softcap are
+// converted to these units too). A group's scores are stored key-major, [key][4 rows]: one vector
+// holds one key's score for the 4 rows, so the softmax works on whole vectors (one row per lane)
+// and P.V splats each probability from consecutive floats.
 #include "attention.h"
 #include "rope_errors.h"
 #include "simd.h"
@@ -26,15 +33,23 @@
 // Keys per block (a multiple of 8): a group's score tile is [KEY_BLOCK, 4] floats.
 #define KEY_BLOCK 128
 #define LOG2E 1.4426950408889634
+#define LN2 0.6931471805599453
 
-// The sizes every step needs.
+// The sizes and options every step needs.
 typedef struct {
     int seq_q, seq_k;
-    int head_dim;
-    int padded_dim;  // head_dim rounded up to a multiple of 8: the width of v rows and output tiles
-    int causal;
-    const uint8_t *mask;        // NULL, or the current head's mask: query i, key j at
-    int64_t mask_q, mask_k;     //   mask[i * mask_q + j * mask_k], 0 = masked
+    int head_dim;    // of q and k
+    int v_dim;       // of v and out
+    int padded_dim;  // v_dim rounded up to a multiple of 8: the width of v rows and output tiles
+    int causal;      // nonzero: keys past the row's position are hidden
+    int diag;        // the key position of query row 0: limit - seq_q (bottom-right) or 0 (top-left)
+    int window_left, window_right;  // -1: unbounded
+    int limit;       // the current batch row's valid keys: [0, limit)
+    float softcap;   // in log2 units (softcap * log2 e); 0: none
+    float inv_softcap;
+    const uint8_t *mask;        // NULL, or the current head's boolean mask: query i, key j at
+    const float *additive;      //   mask[i * mask_q + j * mask_k], 0 = masked; NULL or the additive
+    int64_t mask_q, mask_k;     //   mask at the same index
 } attention_dims;
 
 // Scratch, allocated once per call.
@@ -44,7 +59,7 @@ typedef struct {
     float *kt;    // [ceil(seq_k / 8), head_dim, 8]: one kv head's keys, transposed in panels of 8
     float *rows;  // [max(seq_q, seq_k), head_dim]: a head's keys or queries gathered for rope_apply
                   //   (NULL without rope)
-    float *v;     // [seq_k, padded_dim]: one kv head's values, when head_dim % 8 != 0 (else NULL)
+    float *v;     // [seq_k, padded_dim]: one kv head's values, when v_dim % 8 != 0 (else NULL)
     float *o;     // [QUERY_BLOCK, padded_dim]: unnormalised output rows of a query block
     float *p;     // [KEY_BLOCK, 4]: a group's scores, then its probabilities, key-major
     float *m;     // [QUERY_BLOCK]: running max of each row's scores (log2 units)
@@ -66,14 +81,19 @@ static void head_rows(int layout, int batch, int nh, int seq, int d, int b, int 
     }
 }
 
-// The number of keys query row i sees: keys [0, visible_keys). Pad rows (i >= seq_q) see what the
-// last real row sees, so they never widen a group's work.
-static int visible_keys(const attention_dims *a, int i) {
-    if (!a->causal) return a->seq_k;
+// The keys query row i sees: [*lo, *hi) (empty when *lo == *hi). Pad rows (i >= seq_q) see what the
+// last real row sees, so they never widen a group's work. Both ends grow with i.
+static void row_keys(const attention_dims *a, int i, int *lo, int *hi) {
     if (i > a->seq_q - 1) i = a->seq_q - 1;
-    // i + seq_k - seq_q + 1 <= seq_k: no overflow; below 0 means no key at all.
-    int end = i + (a->seq_k - a->seq_q) + 1;
-    return end > 0 ? end : 0;
+    int64_t c = (int64_t)i + a->diag;  // the row's key position
+    int64_t l = 0, h = a->limit;
+    if (a->causal && c + 1 < h) h = c + 1;
+    if (a->window_right >= 0 && c + a->window_right + 1 < h) h = c + a->window_right + 1;
+    if (a->window_left >= 0 && c - a->window_left > l) l = c - a->window_left;
+    if (h < 0) h = 0;
+    if (l > h) l = h;
+    *lo = (int)l;
+    *hi = (int)h;
 }
 
 // st[c][r] = x_r[c] for a 4x4 block given as its 4 rows x_0..x_3: 8 shuffles, 4 stores ld apart.
@@ -237,13 +257,48 @@ static void online_softmax_4(float *p, int count, float *m, float *l, float *alp
     f32x4_store(alpha, scale);
 }
 
+// softcap * tanh(x / softcap) on the n scores of p (log2 units: cap = softcap * log2 e,
+// inv_cap = 1 / cap); -inf (a hidden key) stays -inf, NaN stays NaN, +inf becomes cap.
+// tanh is Eigen's rational approximation (odd degree 13 over even degree 6) on x clamped to
+// [-7.905, 7.905], where it reaches 1 in float: within 4e-7 of tanh (relative) everywhere. A plain
+// loop without branches, that the compiler vectorises.
+static void softcap_scores(float *p, int n, float cap, float inv_cap) {
+    for (int i = 0; i < n; i++) {
+        float s = p[i];
+        float x = s * inv_cap;
+        float c = x > 7.90531110763549805f ? 7.90531110763549805f : x < -7.90531110763549805f ? -7.90531110763549805f : x;
+        float x2 = c * c;
+        float num = -2.76076847742355e-16f;
+        num = num * x2 + 2.00018790482477e-13f;
+        num = num * x2 - 8.60467152213735e-11f;
+        num = num * x2 + 5.12229709037114e-08f;
+        num = num * x2 + 1.48572235717979e-05f;
+        num = num * x2 + 6.37261928875436e-04f;
+        num = num * x2 + 4.89352455891786e-03f;
+        float den = 1.19825839466702e-06f;
+        den = den * x2 + 1.18534705686654e-04f;
+        den = den * x2 + 2.26843463243900e-03f;
+        den = den * x2 + 4.89352518554385e-03f;
+        float t = fabsf(x) < 0.0004f ? x : c * num / den;
+        p[i] = s == -INFINITY ? s : cap * t;
+    }
+}
+
+// One key for row r of add_values_4x8: c_r0:c_r1 += p[j][r] * v[j] when row r takes key j.
+#define ADD_ROW_KEY(r, c0, c1)                                       \
+    if (j < row_end[r] && (!seen || seen[4 * j + (r)])) {            \
+        c0 = f32x4_add(c0, f32x4_mul(f32x4_splat(pj[r]), v0));       \
+        c1 = f32x4_add(c1, f32x4_mul(f32x4_splat(pj[r]), v1));       \
+    }
+
 // o[r] = alpha[r] * o[r] + sum_j p[j][r] * v[j] for the 4 rows of a group, in chunks of 8 columns
 // whose 8 accumulators stay in registers over the keys.
 // o: [4, padded_dim]; p: [KEY_BLOCK, 4]; v: key j's row at v + j * ldv, padded_dim floats.
-// Row r takes keys [0, row_end[r]); all 4 take keys [0, all). seen: NULL, or (with a mask)
-// [KEY_BLOCK, 4]: of the keys past `all`, row r takes only those with seen[j][r] != 0.
+// All 4 rows take keys [lead, all); of the keys before lead and from all on, row r takes key j
+// when j < row_end[r] and (seen NULL, or with a mask or a window) seen[j][r] != 0. lead is 0
+// unless seen is given.
 static void add_values_4x8(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
-                           int all, const int *row_end, const uint8_t *seen) {
+                           int lead, int all, const int *row_end, const uint8_t *seen) {
     size_t ldo = (size_t)padded_dim;
     float *o0 = o, *o1 = o + ldo, *o2 = o + 2 * ldo, *o3 = o + 3 * ldo;
     int end = row_end[0];
@@ -256,6 +311,15 @@ static void add_values_4x8(float *o, int padded_dim, const float *alpha, const f
         f32x4 c20 = f32x4_mul(f32x4_load(o2 + c), a2), c21 = f32x4_mul(f32x4_load(o2 + c + 4), a2);
         f32x4 c30 = f32x4_mul(f32x4_load(o3 + c), a3), c31 = f32x4_mul(f32x4_load(o3 + c + 4), a3);
         const float *pj = p, *vj = v + c;
+        int j = 0;
+        // The first keys of a window whose rows start at different keys: each row takes its own.
+        for (; j < lead; j++, pj += 4, vj += ldv) {
+            f32x4 v0 = f32x4_load(vj), v1 = f32x4_load(vj + 4);
+            ADD_ROW_KEY(0, c00, c01)
+            ADD_ROW_KEY(1, c10, c11)
+            ADD_ROW_KEY(2, c20, c21)
+            ADD_ROW_KEY(3, c30, c31)
+        }
         for (const float *p_end = p + 4 * all; pj < p_end; pj += 4, vj += ldv) {
             f32x4 v0 = f32x4_load(vj), v1 = f32x4_load(vj + 4);
             f32x4 w = f32x4_splat(pj[0]);
@@ -274,24 +338,12 @@ static void add_values_4x8(float *o, int padded_dim, const float *alpha, const f
         // The last few keys near the causal diagonal, and those past a key the mask hides: only
         // the rows that see key j take it. Their p is 0 for the others, but 0 * (a NaN or inf in
         // v) would still be NaN.
-        for (int j = all; j < end; j++, pj += 4, vj += ldv) {
+        for (j = all > lead ? all : lead; j < end; j++, pj += 4, vj += ldv) {
             f32x4 v0 = f32x4_load(vj), v1 = f32x4_load(vj + 4);
-            if (j < row_end[0] && (!seen || seen[4 * j])) {
-                c00 = f32x4_add(c00, f32x4_mul(f32x4_splat(pj[0]), v0));
-                c01 = f32x4_add(c01, f32x4_mul(f32x4_splat(pj[0]), v1));
-            }
-            if (j < row_end[1] && (!seen || seen[4 * j + 1])) {
-                c10 = f32x4_add(c10, f32x4_mul(f32x4_splat(pj[1]), v0));
-                c11 = f32x4_add(c11, f32x4_mul(f32x4_splat(pj[1]), v1));
-            }
-            if (j < row_end[2] && (!seen || seen[4 * j + 2])) {
-                c20 = f32x4_add(c20, f32x4_mul(f32x4_splat(pj[2]), v0));
-                c21 = f32x4_add(c21, f32x4_mul(f32x4_splat(pj[2]), v1));
-            }
-            if (j < row_end[3] && (!seen || seen[4 * j + 3])) {
-                c30 = f32x4_add(c30, f32x4_mul(f32x4_splat(pj[3]), v0));
-                c31 = f32x4_add(c31, f32x4_mul(f32x4_splat(pj[3]), v1));
-            }
+            ADD_ROW_KEY(0, c00, c01)
+            ADD_ROW_KEY(1, c10, c11)
+            ADD_ROW_KEY(2, c20, c21)
+            ADD_ROW_KEY(3, c30, c31)
         }
         f32x4_store(o0 + c, c00);
         f32x4_store(o0 + c + 4, c01);
@@ -304,15 +356,30 @@ static void add_values_4x8(float *o, int padded_dim, const float *alpha, const f
     }
 }
 
-// o[0] = alpha[0] * o[0] + sum_{j < row_end[0]} p[j][0] * v[j]: add_values_4x8 for a group whose
-// only real row is row 0 (`all` is row_end[0] then, unless the mask hides a key from it: of the
-// keys from `all` on, it takes those with seen[j][0] != 0). 32 columns at a time where it can, so
-// that 8 independent sums keep the adds busy; each column sums over the keys in the same order as
-// in add_values_4x8.
+// One key of add_values_1x8's 32-column loop, for the keys only some rows take.
+#define ADD_KEY_32(pj, vj)                                             \
+    {                                                                  \
+        f32x4 w = f32x4_splat((pj)[0]);                                \
+        c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));              \
+        c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load((vj) + 4)));        \
+        c2 = f32x4_add(c2, f32x4_mul(w, f32x4_load((vj) + 8)));        \
+        c3 = f32x4_add(c3, f32x4_mul(w, f32x4_load((vj) + 12)));       \
+        c4 = f32x4_add(c4, f32x4_mul(w, f32x4_load((vj) + 16)));       \
+        c5 = f32x4_add(c5, f32x4_mul(w, f32x4_load((vj) + 20)));       \
+        c6 = f32x4_add(c6, f32x4_mul(w, f32x4_load((vj) + 24)));       \
+        c7 = f32x4_add(c7, f32x4_mul(w, f32x4_load((vj) + 28)));       \
+    }
+
+// o[0] = alpha[0] * o[0] + sum_j p[j][0] * v[j]: add_values_4x8 for a group whose only real row
+// is row 0: it takes keys [lead, all), and of those before lead and in [all, row_end[0]) the ones
+// with seen[j][0] != 0 (seen is given whenever lead > 0 or all < row_end[0]). 32 columns at a
+// time where it can, so that 8 independent sums keep the adds busy; each column sums over the
+// keys in the same order as in add_values_4x8.
 static void add_values_1x8(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
-                           int all, const int *row_end, const uint8_t *seen) {
+                           int lead, int all, const int *row_end, const uint8_t *seen) {
     f32x4 a0 = f32x4_splat(alpha[0]);
-    const float *p_all = p + 4 * all, *p_end = p + 4 * row_end[0];
+    if (all < lead) all = lead;
+    const float *p_lead = p + 4 * lead, *p_all = p + 4 * all, *p_end = p + 4 * row_end[0];
     int c = 0;
     for (; c + 32 <= padded_dim; c += 32) {
         f32x4 c0 = f32x4_mul(f32x4_load(o + c), a0), c1 = f32x4_mul(f32x4_load(o + c + 4), a0);
@@ -320,30 +387,14 @@ static void add_values_1x8(float *o, int padded_dim, const float *alpha, const f
         f32x4 c4 = f32x4_mul(f32x4_load(o + c + 16), a0), c5 = f32x4_mul(f32x4_load(o + c + 20), a0);
         f32x4 c6 = f32x4_mul(f32x4_load(o + c + 24), a0), c7 = f32x4_mul(f32x4_load(o + c + 28), a0);
         const float *vj = v + c, *pj = p;
-        for (; pj < p_all; pj += 4, vj += ldv) {
-            f32x4 w = f32x4_splat(pj[0]);
-            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
-            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
-            c2 = f32x4_add(c2, f32x4_mul(w, f32x4_load(vj + 8)));
-            c3 = f32x4_add(c3, f32x4_mul(w, f32x4_load(vj + 12)));
-            c4 = f32x4_add(c4, f32x4_mul(w, f32x4_load(vj + 16)));
-            c5 = f32x4_add(c5, f32x4_mul(w, f32x4_load(vj + 20)));
-            c6 = f32x4_add(c6, f32x4_mul(w, f32x4_load(vj + 24)));
-            c7 = f32x4_add(c7, f32x4_mul(w, f32x4_load(vj + 28)));
+        for (; pj < p_lead; pj += 4, vj += ldv) {
+            if (seen[pj - p]) ADD_KEY_32(pj, vj)
         }
-        // Past `all` (only with a mask), a key the mask hides stays out: 0 * (a NaN or inf in v)
-        // is NaN.
+        for (; pj < p_all; pj += 4, vj += ldv) ADD_KEY_32(pj, vj)
+        // Past `all` (only with a mask or a window), a key the row does not see stays out:
+        // 0 * (a NaN or inf in v) is NaN.
         for (; pj < p_end; pj += 4, vj += ldv) {
-            if (!seen[pj - p]) continue;
-            f32x4 w = f32x4_splat(pj[0]);
-            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
-            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
-            c2 = f32x4_add(c2, f32x4_mul(w, f32x4_load(vj + 8)));
-            c3 = f32x4_add(c3, f32x4_mul(w, f32x4_load(vj + 12)));
-            c4 = f32x4_add(c4, f32x4_mul(w, f32x4_load(vj + 16)));
-            c5 = f32x4_add(c5, f32x4_mul(w, f32x4_load(vj + 20)));
-            c6 = f32x4_add(c6, f32x4_mul(w, f32x4_load(vj + 24)));
-            c7 = f32x4_add(c7, f32x4_mul(w, f32x4_load(vj + 28)));
+            if (seen[pj - p]) ADD_KEY_32(pj, vj)
         }
         f32x4_store(o + c, c0);
         f32x4_store(o + c + 4, c1);
@@ -357,6 +408,12 @@ static void add_values_1x8(float *o, int padded_dim, const float *alpha, const f
     for (; c < padded_dim; c += 8) {
         f32x4 c0 = f32x4_mul(f32x4_load(o + c), a0), c1 = f32x4_mul(f32x4_load(o + c + 4), a0);
         const float *vj = v + c, *pj = p;
+        for (; pj < p_lead; pj += 4, vj += ldv) {
+            if (!seen[pj - p]) continue;
+            f32x4 w = f32x4_splat(pj[0]);
+            c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
+            c1 = f32x4_add(c1, f32x4_mul(w, f32x4_load(vj + 4)));
+        }
         for (; pj < p_all; pj += 4, vj += ldv) {
             f32x4 w = f32x4_splat(pj[0]);
             c0 = f32x4_add(c0, f32x4_mul(w, f32x4_load(vj)));
@@ -381,7 +438,7 @@ static void add_values_1x8(float *o, int padded_dim, const float *alpha, const f
 typedef struct {
     void (*scores)(const float *qt, const float *kt, int head_dim, int tiles, float *p);
     void (*add_values)(float *o, int padded_dim, const float *alpha, const float *p, const float *v, size_t ldv,
-                       int all, const int *row_end, const uint8_t *seen);
+                       int lead, int all, const int *row_end, const uint8_t *seen);
 } group_kernels;
 
 static const group_kernels four_rows = {scores_4x8, add_values_4x8};
@@ -389,64 +446,104 @@ static const group_kernels four_rows = {scores_4x8, add_values_4x8};
 static const group_kernels one_row = {scores_1x8, add_values_1x8};
 
 // One group of 4 query rows (i0..i0+3; rows past seq_q are zero padding, their results dropped)
-// against the keys of the block starting at j0 that it sees: scores, mask, online softmax, P.V.
-// qt: [head_dim, 4] the group's rows; kt: the packed keys; v: key j at v + j * ldv.
+// against keys [jb, je) (jb a multiple of 8, je - jb <= KEY_BLOCK): scores, mask, softcap, online
+// softmax, P.V. qt: [head_dim, 4] the group's rows; kt: the packed keys; v: key j at v + j * ldv.
 // p: [KEY_BLOCK, 4] scratch. o: [4, padded_dim], m, l: [4]: the group's state.
 // weights: NULL, or this head's [seq_q, seq_k].
-static void attend_group(const attention_dims *a, int i0, int j0, const float *qt, const float *kt, const float *v,
-                         size_t ldv, float *p, float *o, float *m, float *l, float *weights) {
+static void attend_group(const attention_dims *a, int i0, int jb, int je, const float *qt, const float *kt,
+                         const float *v, size_t ldv, float *p, float *o, float *m, float *l, float *weights) {
     int d = a->head_dim;
-    int end = visible_keys(a, i0 + 3) - j0;  // the group's last row sees the most
-    int count = end < KEY_BLOCK ? end : KEY_BLOCK;
+    int count = je - jb;
     int tiles = (count + 7) / 8;
     const group_kernels *kernels = i0 + 1 == a->seq_q ? &one_row : &four_rows;
-    kernels->scores(qt, kt + (size_t)j0 * d, d, tiles, p);
+    kernels->scores(qt, kt + (size_t)jb * d, d, tiles, p);
 
-    // Row r sees the block's keys [0, row_end[r]); the rest of its tiles (the causal diagonal, and
-    // padding past seq_k) become -inf. With a mask, seen[j][r] says whether row r sees key j
-    // (j < row_end[r]), a hidden key's score becomes -inf, and `all` ends before the first key
-    // hidden from a real row: add_values must leave such a key out of that row's sum, not only
+    // Row r sees the block's keys [row_begin[r], row_end[r]); the rest of its tiles become -inf.
+    // All rows see [lead, all). With a mask, or when a row starts late (a window), seen[j][r] says
+    // whether row r sees key j, a hidden key's score becomes -inf, and `all` ends before the first
+    // key hidden from a real row: add_values must leave such a key out of that row's sum, not only
     // weigh it 0 (0 * a NaN or inf in v is NaN).
     uint8_t seen[4 * KEY_BLOCK];
-    int row_end[4], all = count;
+    int row_begin[4], row_end[4], lead = 0, all = count;
     for (int r = 0; r < 4; r++) {
-        int e = visible_keys(a, i0 + r) - j0;
-        row_end[r] = e < 0 ? 0 : e < count ? e : count;
-        if (row_end[r] < all) all = row_end[r];
-        for (int j = row_end[r]; j < tiles * 8; j++) p[4 * j + r] = -INFINITY;
-        if (a->mask) {
+        int lo, hi;
+        row_keys(a, i0 + r, &lo, &hi);
+        int b = lo - jb, e = hi - jb;
+        b = b < 0 ? 0 : b < count ? b : count;
+        e = e < 0 ? 0 : e < count ? e : count;
+        row_begin[r] = b;
+        row_end[r] = e;
+        if (e < all) all = e;
+        if (b > lead) lead = b;
+        for (int j = 0; j < b; j++) p[4 * j + r] = -INFINITY;
+        for (int j = e; j < tiles * 8; j++) p[4 * j + r] = -INFINITY;
+    }
+    if (lead > all) lead = all;
+    int use_seen = a->mask || a->additive || lead > 0;
+    if (use_seen) {
+        const float log2e = (float)LOG2E;
+        for (int r = 0; r < 4; r++) {
             // Pad rows (past seq_q) have no mask row; their results are dropped, so they take no
-            // key past `all`.
-            const uint8_t *row = i0 + r < a->seq_q ? a->mask + (i0 + r) * a->mask_q + j0 * a->mask_k : NULL;
-            for (int j = 0; j < row_end[r]; j++) {
-                seen[4 * j + r] = row && row[j * a->mask_k] != 0;
-                if (row && !seen[4 * j + r]) {
-                    p[4 * j + r] = -INFINITY;
-                    if (j < all) all = j;
+            // key outside [lead, all).
+            int real = i0 + r < a->seq_q;
+            int64_t at = real ? (int64_t)(i0 + r) * a->mask_q + (int64_t)jb * a->mask_k : 0;
+            const uint8_t *mrow = real && a->mask ? a->mask + at : NULL;
+            const float *arow = real && a->additive ? a->additive + at : NULL;
+            for (int j = 0; j < tiles * 8; j++) {
+                int s = real && j >= row_begin[r] && j < row_end[r];
+                if (s && mrow && !mrow[j * a->mask_k]) s = 0;
+                if (s && arow) {
+                    float add = arow[j * a->mask_k];
+                    if (add == -INFINITY) {
+                        s = 0;
+                    } else {
+                        p[4 * j + r] += log2e * add;
+                    }
                 }
+                if (!s && j >= row_begin[r] && j < row_end[r]) p[4 * j + r] = -INFINITY;
+                seen[4 * j + r] = (uint8_t)s;
+            }
+        }
+        // `all`: the first key past lead hidden from a real row.
+        int real_rows = a->seq_q - i0 < 4 ? a->seq_q - i0 : 4;
+        for (int j = lead; j < all; j++) {
+            int every = 1;
+            for (int r = 0; r < real_rows; r++) every &= seen[4 * j + r];
+            if (!every) {
+                all = j;
+                break;
             }
         }
     }
+    if (a->softcap != 0.0f) softcap_scores(p, tiles * 32, a->softcap, a->inv_softcap);
     if (weights) {
-        // The raw scores (log2 units) wait in weights until the row's final max and sum are known.
-        int width = a->seq_k - j0 < tiles * 8 ? a->seq_k - j0 : tiles * 8;
+        // The scores (log2 units) wait in weights until the row's final max and sum are known.
+        int width = a->seq_k - jb < tiles * 8 ? a->seq_k - jb : tiles * 8;
         for (int r = 0; r < 4 && i0 + r < a->seq_q; r++) {
-            float *w = weights + (size_t)(i0 + r) * a->seq_k + j0;
+            float *w = weights + (size_t)(i0 + r) * a->seq_k + jb;
             for (int j = 0; j < width; j++) w[j] = p[4 * j + r];
         }
     }
 
     float alpha[4];
     online_softmax_4(p, tiles * 8, m, l, alpha);
-    kernels->add_values(o, a->padded_dim, alpha, p, v + (size_t)j0 * ldv, ldv, all, row_end, a->mask ? seen : NULL);
+    kernels->add_values(o, a->padded_dim, alpha, p, v + (size_t)jb * ldv, ldv, lead, all, row_end,
+                        use_seen ? seen : NULL);
 }
 
-// Divides a finished row by its sum into out, and turns its raw scores in weights (if any) into
-// the softmax. o: [head_dim] (padded); m, l: the row's max and sum; dst: [head_dim];
+// Whether the mask hides key j from row i (the boolean mask's 0, or the additive mask's -inf).
+static int mask_hides(const attention_dims *a, int i, int j) {
+    int64_t at = (int64_t)i * a->mask_q + (int64_t)j * a->mask_k;
+    return (a->mask && !a->mask[at]) || (a->additive && a->additive[at] == -INFINITY);
+}
+
+// Divides a finished row by its sum into out, and turns its scores in weights (if any) into
+// the softmax. o: [v_dim] (padded); m, l: the row's max and sum; dst: [v_dim];
 // w: NULL or the row's [seq_k] weights.
 static void finish_row(const attention_dims *a, int i, const float *o, float m, float l, float *dst, float *w) {
-    int d = a->head_dim;
-    int visible = visible_keys(a, i);
+    int d = a->v_dim;
+    int lo, hi;
+    row_keys(a, i, &lo, &hi);
     if (l == 0.0f) {
         // No key visible, or only -inf scores: zeros, not 0/0.
         memset(dst, 0, (size_t)d * sizeof(float));
@@ -460,25 +557,61 @@ static void finish_row(const attention_dims *a, int i, const float *o, float m, 
     for (; f < d; f++) dst[f] = o[f] * inv;
     if (!w) return;
     f32x4 shift = f32x4_splat(m);
-    int j = 0;
-    for (; j + 4 <= visible; j += 4) {
+    int j = lo;
+    for (; j + 4 <= hi; j += 4) {
         f32x4_store(w + j, f32x4_mul(f32x4_exp2(f32x4_sub(f32x4_load(w + j), shift)), inv4));
     }
-    if (j < visible) {
+    if (j < hi) {
         // The last 1..3 visible weights, through a zero-padded vector.
         float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        memcpy(tail, w + j, (size_t)(visible - j) * sizeof(float));
+        memcpy(tail, w + j, (size_t)(hi - j) * sizeof(float));
         f32x4_store(tail, f32x4_mul(f32x4_exp2(f32x4_sub(f32x4_load(tail), shift)), inv4));
-        memcpy(w + j, tail, (size_t)(visible - j) * sizeof(float));
+        memcpy(w + j, tail, (size_t)(hi - j) * sizeof(float));
     }
-    if (a->mask) {
+    if (a->mask || a->additive) {
         // A masked weight is 2^-inf / l: 0, but NaN in a row whose l is NaN. It must be exactly 0.
-        const uint8_t *row = a->mask + i * a->mask_q;
-        for (j = 0; j < visible; j++) {
-            if (!row[j * a->mask_k]) w[j] = 0.0f;
+        for (j = lo; j < hi; j++) {
+            if (mask_hides(a, i, j)) w[j] = 0.0f;
         }
     }
-    memset(w + visible, 0, (size_t)(a->seq_k - visible) * sizeof(float));
+    memset(w, 0, (size_t)lo * sizeof(float));
+    memset(w + hi, 0, (size_t)(a->seq_k - hi) * sizeof(float));
+}
+
+// The scores of one head at stage RAW, MASKED or SOFTCAPPED (attention.h), in natural units, for
+// every (i, j): a pass of its own over all key blocks (the attention itself skips what it can).
+// qt, kt: packed (kt holds all seq_k keys); p: [KEY_BLOCK, 4] scratch; scores: [seq_q, seq_k].
+static void write_scores(const attention_dims *a, int stage, const float *qt, const float *kt, float *p,
+                         float *scores) {
+    int d = a->head_dim;
+    const float log2e = (float)LOG2E, ln2 = (float)LN2;
+    for (int i0 = 0; i0 < a->seq_q; i0 += 4) {
+        for (int j0 = 0; j0 < a->seq_k; j0 += KEY_BLOCK) {
+            int count = a->seq_k - j0 < KEY_BLOCK ? a->seq_k - j0 : KEY_BLOCK;
+            int tiles = (count + 7) / 8;
+            scores_4x8(qt + (size_t)i0 * d, kt + (size_t)j0 * d, d, tiles, p);
+            for (int r = 0; r < 4 && i0 + r < a->seq_q; r++) {
+                int i = i0 + r, lo, hi;
+                row_keys(a, i, &lo, &hi);
+                float *dst = scores + (size_t)i * a->seq_k + j0;
+                for (int j = 0; j < count; j++) {
+                    float x = p[4 * j + r];
+                    if (stage >= ATTENTION_SCORES_MASKED) {
+                        int jj = j0 + j;
+                        if (jj < lo || jj >= hi || mask_hides(a, i, jj)) {
+                            x = -INFINITY;
+                        } else if (a->additive) {
+                            x += log2e * a->additive[(int64_t)i * a->mask_q + (int64_t)jj * a->mask_k];
+                        }
+                    }
+                    if (stage >= ATTENTION_SCORES_SOFTCAPPED && a->softcap != 0.0f) {
+                        softcap_scores(&x, 1, a->softcap, a->inv_softcap);
+                    }
+                    dst[j] = x * ln2;
+                }
+            }
+        }
+    }
 }
 
 // Attention of one query head against its kv head.
@@ -496,14 +629,22 @@ static void attend_head(const attention_dims *a, const float *qt, const float *k
         }
         memset(w->o, 0, (size_t)4 * groups * pd * sizeof(float));
         // Key blocks outside, groups inside: a block of kt and v is reused by every group while in
-        // cache. A group skips the blocks it cannot see (above the causal diagonal).
-        int block_end = visible_keys(a, qb + rows - 1);
-        for (int j0 = 0; j0 < block_end; j0 += KEY_BLOCK) {
+        // cache. The blocks run over the keys some row of the query block sees (from a multiple of
+        // KEY_BLOCK, so that a row gets the same blocks whatever rows it is computed with); a group
+        // takes only the panels of 8 keys its rows see.
+        int block_lo, block_hi, unused;
+        row_keys(a, qb, &block_lo, &unused);
+        row_keys(a, qb + rows - 1, &unused, &block_hi);
+        for (int j0 = block_lo / KEY_BLOCK * KEY_BLOCK; j0 < block_hi; j0 += KEY_BLOCK) {
             for (int g = 0; g < groups; g++) {
-                int i0 = qb + 4 * g;
-                if (visible_keys(a, i0 + 3) <= j0) continue;
-                attend_group(a, i0, j0, qt + (size_t)i0 * a->head_dim, kt, v, ldv, w->p, w->o + (size_t)4 * g * pd,
-                             w->m + 4 * g, w->l + 4 * g, weights);
+                int i0 = qb + 4 * g, lo, hi;
+                row_keys(a, i0, &lo, &unused);
+                row_keys(a, i0 + 3, &unused, &hi);
+                int jb = lo / 8 * 8 > j0 ? lo / 8 * 8 : j0;
+                int je = hi < j0 + KEY_BLOCK ? hi : j0 + KEY_BLOCK;
+                if (jb >= je) continue;
+                attend_group(a, i0, jb, je, qt + (size_t)i0 * a->head_dim, kt, v, ldv, w->p,
+                             w->o + (size_t)4 * g * pd, w->m + 4 * g, w->l + 4 * g, weights);
             }
         }
         for (int r = 0; r < rows; r++) {
@@ -524,6 +665,11 @@ static int fits(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
     return a <= MAX_FLOATS / b && a * b <= MAX_FLOATS / c && a * b * c <= MAX_FLOATS / d;
 }
 
+attention_options attention_options_defaults(void) {
+    attention_options o = ATTENTION_OPTIONS_DEFAULTS;
+    return o;
+}
+
 int rope_attention_forward(const float *q, const float *k, const float *v, float *out, float *weights,
                            int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
                            int layout, int causal, float scale, rope_embedding *rope, int offset) {
@@ -535,25 +681,77 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
                                   int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
                                   int layout, int causal, float scale, rope_embedding *rope, int offset,
                                   const attention_mask *mask) {
-    if (!q || !k || !v || !out) return ROPE_ERR_NULL;
+    // The boolean mask only (an additive one is for rope_attention_forward_options).
     if (mask && !mask->data) return ROPE_ERR_NULL;
+    attention_mask boolean_mask = {NULL, 0, 0, 0, 0, NULL};
+    if (mask) {
+        boolean_mask = *mask;
+        boolean_mask.additive = NULL;
+    }
+    attention_options o = ATTENTION_OPTIONS_DEFAULTS;
+    o.causal = causal ? ATTENTION_CAUSAL_BOTTOM_RIGHT : ATTENTION_CAUSAL_NONE;
+    o.mask = mask ? &boolean_mask : NULL;
+    return rope_attention_forward_options(q, k, v, out, weights, batch, heads, kv_heads, seq_q, seq_k, head_dim, layout,
+                                          scale, rope, offset, &o);
+}
+
+int rope_attention_forward_ex(const float *q, const float *k, const float *v, float *out, float *weights,
+                              int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim, int layout,
+                              float scale, rope_embedding *rope, int offset, int causal, int window_left,
+                              int window_right, int v_head_dim, float softcap, const int32_t *kv_lengths,
+                              const uint8_t *mask_data, const float *mask_additive, int mask_stride_b,
+                              int mask_stride_h, int mask_stride_q, int mask_stride_k, float *scores,
+                              int scores_stage) {
+    attention_mask mask = {mask_data, mask_stride_b, mask_stride_h, mask_stride_q, mask_stride_k, mask_additive};
+    attention_options o = {causal, window_left, window_right, v_head_dim, softcap, kv_lengths,
+                           mask_data || mask_additive ? &mask : NULL, scores, scores_stage};
+    return rope_attention_forward_options(q, k, v, out, weights, batch, heads, kv_heads, seq_q, seq_k, head_dim, layout,
+                                          scale, rope, offset, &o);
+}
+
+int rope_attention_forward_options(const float *q, const float *k, const float *v, float *out, float *weights,
+                                   int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
+                                   int layout, float scale, rope_embedding *rope, int offset,
+                                   const attention_options *options) {
+    attention_options opt = options ? *options : attention_options_defaults();
+    const attention_mask *mask = opt.mask;
+    if (!q || !k || !v || !out) return ROPE_ERR_NULL;
+    if (mask && !mask->data && !mask->additive) return ROPE_ERR_NULL;
     if (mask && (mask->stride_b < 0 || mask->stride_h < 0 || mask->stride_q < 0 || mask->stride_k < 0)) {
         return ROPE_ERR_SHAPE;
     }
     if (batch < 1 || heads < 1 || kv_heads < 1 || head_dim < 1 || seq_q < 0 || seq_k < 0) return ROPE_ERR_SHAPE;
+    if (opt.v_head_dim < 0) return ROPE_ERR_SHAPE;
+    int v_dim = opt.v_head_dim ? opt.v_head_dim : head_dim;
     // Sizes rounded up to a multiple of 8 (panels, chunks) must still be ints.
-    if (head_dim > INT32_MAX - 7 || seq_q > INT32_MAX - 7 || seq_k > INT32_MAX - 7) return ROPE_ERR_SHAPE;
+    if (head_dim > INT32_MAX - 7 || v_dim > INT32_MAX - 7 || seq_q > INT32_MAX - 7 || seq_k > INT32_MAX - 7) {
+        return ROPE_ERR_SHAPE;
+    }
     if (heads % kv_heads != 0) return ROPE_ERR_HEADS;
     if (layout < ROPE_LAYOUT_SBHD || layout > ROPE_LAYOUT_BHSD) return ROPE_ERR_LAYOUT;
     float q_factor = (float)(scale * LOG2E);
     if (!isfinite(q_factor)) return ROPE_ERR_SCALE;
     if (rope && rope->dim > head_dim) return ROPE_ERR_DIM;
+    if (opt.causal < ATTENTION_CAUSAL_NONE || opt.causal > ATTENTION_CAUSAL_TOP_LEFT) return ROPE_ERR_VALUE;
+    if (opt.window_left < -1 || opt.window_right < -1) return ROPE_ERR_VALUE;
+    float softcap = (float)(opt.softcap * LOG2E);
+    if (!(opt.softcap >= 0.0f) || !isfinite(softcap)) return ROPE_ERR_VALUE;
+    if (opt.scores && (opt.scores_stage < ATTENTION_SCORES_RAW || opt.scores_stage > ATTENTION_SCORES_SOFTMAX)) {
+        return ROPE_ERR_VALUE;
+    }
+    if (opt.kv_lengths) {
+        for (int b = 0; b < batch; b++) {
+            if (opt.kv_lengths[b] < 0 || opt.kv_lengths[b] > seq_k) return ROPE_ERR_SHAPE;
+        }
+    }
     // Every tensor, and the scratch below (its sizes bounded by the same for all), must be addressable.
-    uint64_t padded_dim = ((uint64_t)head_dim + 7) / 8 * 8;
+    uint64_t padded_dim = ((uint64_t)v_dim + 7) / 8 * 8, padded_qk = ((uint64_t)head_dim + 7) / 8 * 8;
+    uint64_t widest = padded_dim > padded_qk ? padded_dim : padded_qk;
     uint64_t q_rows = ((uint64_t)seq_q + 3) / 4 * 4, k_rows = ((uint64_t)seq_k + 7) / 8 * 8;
     if (!fits(batch, heads, seq_q, head_dim) || !fits(batch, kv_heads, seq_k, head_dim) ||
-        (weights && !fits(batch, heads, seq_q, seq_k)) ||
-        !fits(2 * q_rows + 3 * k_rows + QUERY_BLOCK + 2 + 4 * KEY_BLOCK, padded_dim, 1, 1)) {
+        !fits(batch, kv_heads, seq_k, v_dim) || !fits(batch, heads, seq_q, v_dim) ||
+        ((weights || opt.scores) && !fits(batch, heads, seq_q, seq_k)) ||
+        !fits(2 * q_rows + 3 * k_rows + QUERY_BLOCK + 2 + 4 * KEY_BLOCK, widest, 1, 1)) {
         return ROPE_ERR_SHAPE;
     }
     // RoPE positions: k at offset .. offset + seq_k - 1, q from offset + seq_k - seq_q.
@@ -563,7 +761,28 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
     }
     if (seq_q == 0) return ROPE_OK;
 
-    attention_dims a = {seq_q, seq_k, head_dim, (int)padded_dim, causal != 0, NULL, 0, 0};
+    // The scores at SOFTMAX are the weights.
+    float *scores = opt.scores;
+    int stage = opt.scores_stage;
+    if (scores && stage == ATTENTION_SCORES_SOFTMAX && !weights) {
+        weights = scores;
+        scores = NULL;
+    }
+
+    attention_dims a;
+    memset(&a, 0, sizeof(a));
+    a.seq_q = seq_q;
+    a.seq_k = seq_k;
+    a.head_dim = head_dim;
+    a.v_dim = v_dim;
+    a.padded_dim = (int)padded_dim;
+    a.causal = opt.causal != ATTENTION_CAUSAL_NONE;
+    a.diag = opt.causal == ATTENTION_CAUSAL_TOP_LEFT ? 0 : seq_k - seq_q;
+    a.window_left = opt.window_left;
+    a.window_right = opt.window_right;
+    a.limit = seq_k;
+    a.softcap = softcap;
+    a.inv_softcap = softcap != 0.0f ? 1.0f / softcap : 0.0f;
     if (mask) {
         a.mask_q = mask->stride_q;
         a.mask_k = mask->stride_k;
@@ -573,8 +792,8 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {
                 size_t base, stride;
-                head_rows(layout, batch, heads, seq_q, head_dim, b, h, &base, &stride);
-                for (int i = 0; i < seq_q; i++) memset(out + base + i * stride, 0, (size_t)head_dim * sizeof(float));
+                head_rows(layout, batch, heads, seq_q, v_dim, b, h, &base, &stride);
+                for (int i = 0; i < seq_q; i++) memset(out + base + i * stride, 0, (size_t)v_dim * sizeof(float));
             }
         }
         return ROPE_OK;
@@ -584,7 +803,7 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
     size_t qt_floats = (size_t)q_rows * head_dim;
     size_t kt_floats = (size_t)k_rows * head_dim;
     size_t rows_floats = rope ? (size_t)(seq_q > seq_k ? seq_q : seq_k) * head_dim : 0;
-    size_t v_floats = head_dim % 8 ? (size_t)seq_k * padded_dim : 0;
+    size_t v_floats = v_dim % 8 ? (size_t)seq_k * padded_dim : 0;
     size_t o_floats = (size_t)QUERY_BLOCK * padded_dim;
     size_t total = qt_floats + kt_floats + rows_floats + v_floats + o_floats + 4 * KEY_BLOCK + 2 * QUERY_BLOCK;
     float *block = malloc(total * sizeof(float));
@@ -593,7 +812,7 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
     w.qt = block;
     w.kt = w.qt + qt_floats;
     w.rows = rope ? w.kt + kt_floats : NULL;
-    w.v = head_dim % 8 ? w.kt + kt_floats + rows_floats : NULL;
+    w.v = v_dim % 8 ? w.kt + kt_floats + rows_floats : NULL;
     w.o = w.kt + kt_floats + rows_floats + v_floats;
     w.p = w.o + o_floats;
     w.m = w.p + 4 * KEY_BLOCK;
@@ -604,31 +823,40 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
     int status = ROPE_OK;
     int group_size = heads / kv_heads;
     for (int b = 0; b < batch && status == ROPE_OK; b++) {
+        a.limit = opt.kv_lengths ? opt.kv_lengths[b] : seq_k;
+        // Bottom-right: the last query is at the last valid key (a padded KV cache's new tokens).
+        a.diag = opt.causal == ATTENTION_CAUSAL_TOP_LEFT ? 0 : a.limit - seq_q;
+        // The keys to prepare: the valid ones, or all of them for scores before the softmax (and
+        // with RoPE, whose dynamic scalings depend on the longest position).
+        int keys_used = scores || rope ? seq_k : a.limit;
         for (int kvh = 0; kvh < kv_heads && status == ROPE_OK; kvh++) {
             // Keys: rotated once for all the query heads that share them, then packed.
             size_t base, stride;
             head_rows(layout, batch, kv_heads, seq_k, head_dim, b, kvh, &base, &stride);
             const float *keys = k + base;
             size_t ldk = stride;
-            if (rope) {
-                for (int j = 0; j < seq_k; j++) {
+            if (rope && keys_used > 0) {
+                for (int j = 0; j < keys_used; j++) {
                     memcpy(w.rows + (size_t)j * head_dim, keys + j * stride, (size_t)head_dim * sizeof(float));
                 }
-                status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, seq_k, head_dim, offset, NULL, 0, 0);
+                status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, keys_used, head_dim, offset, NULL, 0,
+                                    0);
                 if (status != ROPE_OK) break;
                 keys = w.rows;
                 ldk = (size_t)head_dim;
             }
-            pack_keys(keys, ldk, seq_k, head_dim, w.kt);
+            pack_keys(keys, ldk, keys_used, head_dim, w.kt);
 
             // Values: read in place when rows are whole chunks of 8, else copied with zero padding.
-            const float *values = v + base;
-            size_t ldv = stride;
+            size_t v_base, v_stride;
+            head_rows(layout, batch, kv_heads, seq_k, v_dim, b, kvh, &v_base, &v_stride);
+            const float *values = v + v_base;
+            size_t ldv = v_stride;
             if (w.v) {
-                for (int j = 0; j < seq_k; j++) {
+                for (int j = 0; j < a.limit; j++) {
                     float *row = w.v + (size_t)j * padded_dim;
-                    memcpy(row, values + j * stride, (size_t)head_dim * sizeof(float));
-                    memset(row + head_dim, 0, (size_t)(padded_dim - head_dim) * sizeof(float));
+                    memcpy(row, values + j * v_stride, (size_t)v_dim * sizeof(float));
+                    memset(row + v_dim, 0, (size_t)(padded_dim - v_dim) * sizeof(float));
                 }
                 values = w.v;
                 ldv = (size_t)padded_dim;
@@ -654,9 +882,23 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
                 }
                 pack_queries(queries, ldq, seq_q, head_dim, q_factor, w.qt);
 
-                if (mask) a.mask = mask->data + b * mask->stride_b + h * mask->stride_h;
-                float *head_weights = weights ? weights + ((size_t)b * heads + h) * seq_q * seq_k : NULL;
-                attend_head(&a, w.qt, w.kt, values, ldv, out + q_base, q_stride, head_weights, &w);
+                if (mask) {
+                    int64_t at = b * mask->stride_b + h * mask->stride_h;
+                    a.mask = mask->data ? mask->data + at : NULL;
+                    a.additive = mask->additive ? mask->additive + at : NULL;
+                }
+                size_t head_offset = ((size_t)b * heads + h) * seq_q * seq_k;
+                float *head_weights = weights ? weights + head_offset : NULL;
+                size_t out_base, out_stride;
+                head_rows(layout, batch, heads, seq_q, v_dim, b, h, &out_base, &out_stride);
+                // Stages before the softmax first: with out == q, out overwrites this head's q.
+                if (scores && stage != ATTENTION_SCORES_SOFTMAX) {
+                    write_scores(&a, stage, w.qt, w.kt, w.p, scores + head_offset);
+                }
+                attend_head(&a, w.qt, w.kt, values, ldv, out + out_base, out_stride, head_weights, &w);
+                if (scores && stage == ATTENTION_SCORES_SOFTMAX) {
+                    memcpy(scores + head_offset, head_weights, (size_t)seq_q * seq_k * sizeof(float));
+                }
             }
         }
     }

@@ -52,9 +52,16 @@ int rope_attention_forward(const float *q, const float *k, const float *v, float
 // data[b * stride_b + h * stride_h + i * stride_q + j * stride_k] != 0. Strides are in elements;
 // a stride of 0 broadcasts that axis (the seed's [seq_q, seq_k, batch or 1] is
 // stride_q = seq_k * batch_or_1, stride_k = batch_or_1, stride_b = batch_or_1 == 1 ? 0 : 1).
+//
+// An additive mask (rope_attention_forward_options only) is the same with `additive` instead of (or
+// besides) `data`: the float at that index is added to the scaled score scale * q.k before the
+// softmax (and before the softcap). -inf there masks the key exactly as a 0 in `data` does (it
+// never reaches the row, not even through 0 * a NaN in v); +inf or NaN make the row NaN. When both
+// are given they share the strides: a key is masked by a 0 in data, else gets the additive term.
 typedef struct {
     const uint8_t *data;
     int64_t stride_b, stride_h, stride_q, stride_k;
+    const float *additive;
 } attention_mask;
 
 // rope_attention_forward with a mask (NULL: none), combined with causal. A row the mask leaves
@@ -64,5 +71,83 @@ int rope_attention_forward_masked(const float *q, const float *k, const float *v
                                   int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
                                   int layout, int causal, float scale, rope_embedding *rope, int offset,
                                   const attention_mask *mask);
+
+// Causal alignments (attention_options.causal).
+enum {
+    ATTENTION_CAUSAL_NONE = 0,
+    ATTENTION_CAUSAL_BOTTOM_RIGHT = 1,  // query i is at key position i + seq_k - seq_q (KV-cache decoding)
+    ATTENTION_CAUSAL_TOP_LEFT = 2,      // query i is at key position i (PyTorch's is_causal, ONNX without past)
+};
+
+// The four stages of the scores ONNX Attention can output (qk_matmul_output_mode).
+enum {
+    ATTENTION_SCORES_RAW = 0,         // scale * q.k, for every (i, j), visible or not
+    ATTENTION_SCORES_MASKED = 1,      // + the additive mask; -inf where the key is not visible
+    ATTENTION_SCORES_SOFTCAPPED = 2,  // then softcap * tanh(s / softcap) (-inf stays -inf)
+    ATTENTION_SCORES_SOFTMAX = 3,     // the softmax: the weights
+};
+
+// What rope_attention_forward_options adds to rope_attention_forward. Start from
+// attention_options_defaults() (or ATTENTION_OPTIONS_DEFAULTS): plain, non-causal attention.
+//
+// causal: ATTENTION_CAUSAL_*. Query i has the key position c(i) = i + (seq_k - seq_q) (bottom-right;
+//   seq_k is kv_lengths[b] when given)
+//   or i (top-left); causal hides the keys j > c(i). The sliding window uses the same c(i) (the
+//   bottom-right one when causal is NONE).
+// window_left, window_right: -1 = unbounded, else query i sees only keys j with
+//   c(i) - window_left <= j <= c(i) + window_right (ONNX left_window_size, right_window_size;
+//   Mistral's sliding window W is causal with window_left W - 1). Key blocks wholly outside every
+//   row's window are skipped: a window of w keys costs about what w keys cost, whatever seq_k.
+// v_head_dim: 0 = head_dim, else the size of v's head vectors, and of out's: out is
+//   [batch, heads, seq_q, v_head_dim] in `layout` (out may be q only when v_head_dim == head_dim).
+// softcap: 0 = none, else (finite, > 0) scores s become softcap * tanh(s / softcap) after the mask
+//   is added; -inf (masked) stays -inf (Gemma 2).
+// kv_lengths: NULL, or [batch] valid key counts in [0, seq_k] (ONNX-24 nonpad_kv_seqlen): keys
+//   j >= kv_lengths[b] are hidden from batch row b, and bottom-right alignment puts the last query
+//   at the last valid key: c(i) = i + kv_lengths[b] - seq_q (as onnxruntime does with is_causal;
+//   padded KV caches). RoPE positions stay those of rope_attention_forward (from seq_k).
+// mask: NULL, or a boolean and/or additive mask (attention_mask above).
+// scores: NULL, or [batch, heads, seq_q, seq_k] receiving the scores at stage scores_stage
+//   (ATTENTION_SCORES_*), in natural units. Hidden keys are -inf from stage MASKED on (0 at
+//   SOFTMAX); RAW holds every q.k, also those causal or window would skip (it costs a full
+//   seq_q x seq_k pass).
+typedef struct {
+    int causal;
+    int window_left, window_right;
+    int v_head_dim;
+    float softcap;
+    const int32_t *kv_lengths;
+    const attention_mask *mask;
+    float *scores;
+    int scores_stage;
+} attention_options;
+
+#define ATTENTION_OPTIONS_DEFAULTS {ATTENTION_CAUSAL_NONE, -1, -1, 0, 0.0f, NULL, NULL, NULL, 0}
+
+attention_options attention_options_defaults(void);
+
+// rope_attention_forward with options (NULL: the defaults), the causal flag now in them.
+// weights: NULL or the softmax [batch, heads, seq_q, seq_k], as in rope_attention_forward (also
+// with options->scores at any stage).
+// Fully hidden rows (by causal, window, kv_lengths, mask, or all-(-inf) scores) are 0 in out,
+// weights and SOFTMAX scores, never NaN.
+// Returns what rope_attention_forward returns, and ROPE_ERR_VALUE (causal or scores_stage unknown,
+// a window size below -1, softcap negative or not finite), ROPE_ERR_SHAPE (v_head_dim < 0, a
+// kv_lengths entry outside [0, seq_k], a negative mask stride), ROPE_ERR_NULL (a mask with
+// neither data nor additive).
+int rope_attention_forward_options(const float *q, const float *k, const float *v, float *out, float *weights,
+                                   int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
+                                   int layout, float scale, rope_embedding *rope, int offset,
+                                   const attention_options *options);
+
+// The same with every option as a plain argument (the WebAssembly export: no struct to lay out in
+// JavaScript). mask_data / mask_additive: 0 for none; strides in elements.
+int rope_attention_forward_ex(const float *q, const float *k, const float *v, float *out, float *weights,
+                              int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim, int layout,
+                              float scale, rope_embedding *rope, int offset, int causal, int window_left,
+                              int window_right, int v_head_dim, float softcap, const int32_t *kv_lengths,
+                              const uint8_t *mask_data, const float *mask_additive, int mask_stride_b,
+                              int mask_stride_h, int mask_stride_q, int mask_stride_k, float *scores,
+                              int scores_stage);
 
 #endif

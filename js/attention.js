@@ -7,24 +7,79 @@ import { boolean, checkOptions, describe, finiteNumber, integer, oneOf } from '.
 
 const LAYOUTS = ['sbhd', 'bshd', 'bhsd'];
 const LAYOUT_CODE = { sbhd: 0, bshd: 1, bhsd: 2 };
-const OPTIONS = ['batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'layout', 'causal', 'scale', 'rope',
-  'offset', 'returnWeights', 'out'];
+const OPTIONS = ['batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueHeadDim', 'layout', 'causal', 'scale',
+  'rope', 'offset', 'mask', 'maskShape', 'softcap', 'window', 'kvSeqLengths', 'returnWeights', 'returnScores', 'out'];
 const INT32_MAX = 2 ** 31 - 1;
+// c/attention.h: ATTENTION_CAUSAL_*, ATTENTION_SCORES_*
+const CAUSAL_CODE = { false: 0, true: 1, 'bottom-right': 1, 'top-left': 2 };
+const SCORES = ['raw', 'masked', 'softcapped', 'softmax'];
 
 /** Checks a q/k/v/out argument: a Float32Array or a tensor of this module, of `length` elements. */
-function checkTensorArgument(module, value, name, length) {
+function checkTensorArgument(module, value, name, length, shapeNote = '') {
   if (value instanceof WasmTensor) {
     if (value.module !== module) throw new TypeError(`${name} is a tensor of another rope-wasm instance`);
     if (value.disposed) throw new TypeError(`${name} is a disposed tensor`);
   } else if (!(value instanceof Float32Array)) {
     throw new TypeError(`${name} must be a Float32Array or a tensor from rw.tensor(), got ${describe(value)}`);
   }
-  if (value.length !== length) throw new RangeError(`${name} has length ${value.length}; expected ${length}`);
+  if (value.length !== length) throw new RangeError(`${name} has length ${value.length}; expected ${length}${shapeNote}`);
 }
 
 /**
- * out = softmax(scale q k^T [+ causal mask]) v. See index.d.ts for the options.
- * Returns the output (a new Float32Array, or `out`), or {output, weights} with returnWeights.
+ * The mask's element strides over [batch, heads, seqQ, seqK] (0 on broadcast axes), from its shape
+ * (2 to 4 sizes, numpy broadcasting: aligned right, each size the target's or 1).
+ */
+function maskStrides(mask, maskShape, target) {
+  const names = '[batch, heads, seqQ, seqK]';
+  let shape = maskShape;
+  if (shape === undefined) {
+    const [batch, heads, seqQ, seqK] = target;
+    if (mask.length === seqQ * seqK) shape = [seqQ, seqK];
+    else if (mask.length === batch * heads * seqQ * seqK) shape = target;
+    else {
+      throw new RangeError(`mask has length ${mask.length}, neither seqQ * seqK (${seqQ * seqK}) nor batch * heads * seqQ * seqK `
+        + `(${batch * heads * seqQ * seqK}): give maskShape`);
+    }
+  }
+  if (!Array.isArray(shape)) throw new TypeError(`maskShape must be an array of 2 to 4 integers, got ${describe(shape)}`);
+  if (shape.length < 2 || shape.length > 4) throw new RangeError(`maskShape must have 2 to 4 sizes, got ${shape.length}`);
+  shape.forEach((size, i) => integer(size, `maskShape[${i}]`, 0, INT32_MAX));
+  const full = [...Array(4 - shape.length).fill(1), ...shape];
+  full.forEach((size, axis) => {
+    if (size !== target[axis] && size !== 1) {
+      throw new RangeError(`mask of shape [${shape.join(', ')}] does not broadcast to ${names} = [${target.join(', ')}]: `
+        + `size ${size} where ${target[axis]} or 1 is needed`);
+    }
+  });
+  const length = full.reduce((a, b) => a * b, 1);
+  if (mask.length !== length) throw new RangeError(`mask has length ${mask.length}; maskShape [${shape.join(', ')}] needs ${length}`);
+  const strides = [0, 0, 0, 0];
+  let stride = 1;
+  for (let axis = 3; axis >= 0; axis--) {
+    strides[axis] = full[axis] === 1 ? 0 : stride;
+    stride *= full[axis];
+  }
+  return strides;
+}
+
+/** kvSeqLengths as an Int32Array of `batch` values in [0, seqK]. */
+function kvLengths(value, batch, seqK) {
+  if (value === null || typeof value !== 'object' || typeof value.length !== 'number') {
+    throw new TypeError(`kvSeqLengths must be an Int32Array, a BigInt64Array or an array of integers, got ${describe(value)}`);
+  }
+  if (value.length !== batch) throw new RangeError(`kvSeqLengths has length ${value.length}; expected batch (${batch})`);
+  const out = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const x = typeof value[b] === 'bigint' ? Number(value[b]) : value[b];
+    out[b] = integer(x, `kvSeqLengths[${b}]`, 0, seqK);
+  }
+  return out;
+}
+
+/**
+ * out = softmax(softcap(scale q k^T + mask)) v. See index.d.ts for the options.
+ * Returns the output (a new Float32Array, or `out`), or {output, weights, scores} when
+ * returnWeights or returnScores asks for more.
  */
 export function attention(module, q, k, v, options) {
   const what = 'attention';
@@ -37,10 +92,32 @@ export function attention(module, q, k, v, options) {
   const seqQ = integer(options.seqQ, 'seqQ', 0, INT32_MAX);
   const seqK = integer(options.seqK ?? seqQ, 'seqK', 0, INT32_MAX);
   const headDim = integer(options.headDim, 'headDim', 1, INT32_MAX);
+  const valueHeadDim = integer(options.valueHeadDim ?? headDim, 'valueHeadDim', 1, INT32_MAX);
   const layout = oneOf(options.layout ?? 'bhsd', 'layout', LAYOUTS);
-  const causal = boolean(options.causal ?? false, 'causal');
+  const causalOption = options.causal ?? false;
+  if (!(String(causalOption) in CAUSAL_CODE) || (typeof causalOption !== 'boolean' && typeof causalOption !== 'string')) {
+    const kind = typeof causalOption === 'string' ? RangeError : TypeError;
+    throw new kind(`causal must be a boolean, 'bottom-right' or 'top-left', got ${describe(causalOption)}`);
+  }
+  const causal = CAUSAL_CODE[String(causalOption)];
   const scale = finiteNumber(options.scale ?? 1 / Math.sqrt(headDim), 'scale');
+  const softcap = finiteNumber(options.softcap ?? 0, 'softcap');
+  if (softcap < 0 || !Number.isFinite(Math.fround(softcap * Math.LOG2E))) {
+    throw new RangeError(`softcap must be 0 (none) or a positive float, got ${softcap}`);
+  }
+  let windowLeft = -1;
+  let windowRight = -1;
+  if (options.window !== undefined) {
+    const window = options.window;
+    if (window === null || typeof window !== 'object' || Array.isArray(window)) {
+      throw new TypeError(`window must be an object {left, right}, got ${describe(window)}`);
+    }
+    checkOptions(window, ['left', 'right'], 'window');
+    windowLeft = integer(window.left ?? -1, 'window.left', -1, INT32_MAX);
+    windowRight = integer(window.right ?? -1, 'window.right', -1, INT32_MAX);
+  }
   const returnWeights = boolean(options.returnWeights ?? false, 'returnWeights');
+  const returnScores = options.returnScores === undefined ? null : oneOf(options.returnScores, 'returnScores', SCORES);
   const rope = options.rope ?? null;
   if (rope !== null) {
     if (!(rope instanceof RotaryEmbedding)) throw new TypeError(`rope must be a rotaryEmbedding, got ${describe(rope)}`);
@@ -51,18 +128,37 @@ export function attention(module, q, k, v, options) {
   if (rope !== null && offset + Math.max(seqK, 1) - 1 > INT32_MAX) {
     throw new RangeError(`offset + seqK must be at most 2^31, got ${offset + seqK}`);
   }
+  const lengths = options.kvSeqLengths === undefined ? null : kvLengths(options.kvSeqLengths, batch, seqK);
+  const mask = options.mask ?? null;
+  let strides = null;
+  if (mask !== null) {
+    if (!(mask instanceof Uint8Array) && !(mask instanceof Float32Array)) {
+      throw new TypeError(`mask must be a Uint8Array (boolean, 0 = masked) or a Float32Array (added to the scores), got ${describe(mask)}`);
+    }
+    strides = maskStrides(mask, options.maskShape, [batch, heads, seqQ, seqK]);
+  } else if (options.maskShape !== undefined) {
+    throw new TypeError('maskShape is given without a mask');
+  }
 
   const qLength = batch * heads * seqQ * headDim;
-  const kvLength = batch * kvHeads * seqK * headDim;
-  const weightsLength = returnWeights ? batch * heads * seqQ * seqK : 0;
-  for (const [name, length] of [['q', qLength], ['k/v', kvLength], ['weights', weightsLength]]) {
+  const kLength = batch * kvHeads * seqK * headDim;
+  const vLength = batch * kvHeads * seqK * valueHeadDim;
+  const outLength = batch * heads * seqQ * valueHeadDim;
+  const scoresLength = batch * heads * seqQ * seqK;
+  const weightsLength = returnWeights ? scoresLength : 0;
+  for (const [name, length] of [['q', qLength], ['k', kLength], ['v', vLength], ['output', outLength],
+    ['weights', weightsLength], ['scores', returnScores ? scoresLength : 0]]) {
     if (length > 2 ** 30) throw new RangeError(`${name} would have ${length} elements; at most 2^30 fit in WebAssembly memory`);
   }
   checkTensorArgument(module, q, 'q', qLength);
-  checkTensorArgument(module, k, 'k', kvLength);
-  checkTensorArgument(module, v, 'v', kvLength);
+  checkTensorArgument(module, k, 'k', kLength);
+  const vNote = valueHeadDim !== headDim ? ` ([batch, kvHeads, seqK, valueHeadDim = ${valueHeadDim}])` : '';
+  checkTensorArgument(module, v, 'v', vLength, vNote);
   const out = options.out;
-  if (out !== undefined) checkTensorArgument(module, out, 'out', qLength);
+  if (out !== undefined) {
+    checkTensorArgument(module, out, 'out', outLength);
+    if (out === q && valueHeadDim !== headDim) throw new RangeError('out may be q only when valueHeadDim equals headDim');
+  }
 
   // Arrays are copied into wasm memory; tensors are used where they are.
   const allocated = [];
@@ -75,25 +171,45 @@ export function attention(module, q, k, v, options) {
   };
   try {
     const qPtr = place(q, 'q', qLength);
-    const kPtr = place(k, 'k', kvLength);
-    const vPtr = place(v, 'v', kvLength);
-    const outPtr = out instanceof WasmTensor ? out.byteOffset : place(null, 'output', qLength);
+    const kPtr = place(k, 'k', kLength);
+    const vPtr = place(v, 'v', vLength);
+    const outPtr = out instanceof WasmTensor ? out.byteOffset : place(null, 'output', outLength);
     const weightsPtr = returnWeights ? place(null, 'weights', weightsLength) : 0;
+    const scoresPtr = returnScores ? place(null, 'scores', scoresLength) : 0;
     const ropePtr = rope === null ? 0 : rope[ROPE_POINTER]();
-    const status = module.exports.rope_attention_forward(qPtr, kPtr, vPtr, outPtr, weightsPtr, batch, heads, kvHeads,
-      seqQ, seqK, headDim, LAYOUT_CODE[layout], causal ? 1 : 0, scale, ropePtr, offset);
+    let lengthsPtr = 0;
+    if (lengths) {
+      lengthsPtr = place(null, 'kvSeqLengths', batch);
+      module.i32(lengthsPtr, batch).set(lengths);
+    }
+    let maskBytes = 0;
+    let maskFloats = 0;
+    if (mask instanceof Float32Array) {
+      maskFloats = place(mask, 'mask', mask.length);
+    } else if (mask) {
+      maskBytes = place(null, 'mask', Math.ceil(mask.length / 4));
+      new Uint8Array(module.exports.memory.buffer, maskBytes, mask.length).set(mask);
+    }
+    const [sb, sh, sq, sk] = strides ?? [0, 0, 0, 0];
+    const status = module.exports.rope_attention_forward_ex(qPtr, kPtr, vPtr, outPtr, weightsPtr, batch, heads,
+      kvHeads, seqQ, seqK, headDim, LAYOUT_CODE[layout], scale, ropePtr, offset, causal, windowLeft, windowRight,
+      valueHeadDim, softcap, lengthsPtr, maskBytes, maskFloats, sb, sh, sq, sk, scoresPtr,
+      returnScores ? SCORES.indexOf(returnScores) : 0);
     checkStatus(status, what);
     let output;
     if (out instanceof WasmTensor) {
       output = out;
     } else if (out !== undefined) {
-      out.set(module.f32(outPtr, qLength));
+      out.set(module.f32(outPtr, outLength));
       output = out;
     } else {
-      output = module.f32(outPtr, qLength).slice();
+      output = module.f32(outPtr, outLength).slice();
     }
-    if (!returnWeights) return output;
-    return { output, weights: module.f32(weightsPtr, weightsLength).slice() };
+    if (!returnWeights && !returnScores) return output;
+    const result = { output };
+    if (returnWeights) result.weights = module.f32(weightsPtr, weightsLength).slice();
+    if (returnScores) result.scores = module.f32(scoresPtr, scoresLength).slice();
+    return result;
   } finally {
     for (const ptr of allocated) module.exports.free(ptr);
   }

@@ -181,8 +181,38 @@ export interface AttentionOptions {
   headDim: number;
   /** q, k, v and the output share it: 'bhsd' (default), 'bshd' or 'sbhd' */
   layout?: Layout;
-  /** bottom-right aligned: query i sees keys j <= i + seqK - seqQ (KV-cache decoding). Default false. */
-  causal?: boolean;
+  /**
+   * true or 'bottom-right': query i sees keys j <= i + seqK - seqQ (KV-cache decoding; with
+   * kvSeqLengths, seqK is the batch row's valid length); 'top-left': keys j <= i (PyTorch's
+   * is_causal, ONNX's without past keys). Default false.
+   */
+  causal?: boolean | 'bottom-right' | 'top-left';
+  /** size of v's and the output's head vectors; default headDim */
+  valueHeadDim?: number;
+  /**
+   * Uint8Array: boolean, 0 = masked; Float32Array: added to the scaled scores (-inf = masked).
+   * Combined with causal, window and kvSeqLengths. A row with no visible key gives zeros.
+   */
+  mask?: Uint8Array | Float32Array;
+  /**
+   * the mask's shape, broadcast (numpy rules) to [batch, heads, seqQ, seqK]: 2 to 4 sizes, each the
+   * target's or 1. Default [seqQ, seqK], or [batch, heads, seqQ, seqK] when the length says so.
+   */
+  maskShape?: number[];
+  /** scores s become softcap * tanh(s / softcap) after the mask (masked stay masked); 0 = none */
+  softcap?: number;
+  /**
+   * sliding window around the query's (causal-aligned) position p: keys p - left ..= p + right;
+   * -1 (default) = unbounded (ONNX left_window_size / right_window_size; Mistral: causal, left W - 1)
+   */
+  window?: { left?: number; right?: number };
+  /** [batch] valid key counts in [0, seqK] (ONNX-24 nonpad_kv_seqlen): keys past them are masked */
+  kvSeqLengths?: Int32Array | BigInt64Array | number[];
+  /**
+   * also return the scores [batch, heads, seqQ, seqK] at one stage (ONNX qk_matmul_output_mode):
+   * 'raw' (scale q.k), 'masked' (+ mask, -inf where masked), 'softcapped', 'softmax'
+   */
+  returnScores?: 'raw' | 'masked' | 'softcapped' | 'softmax';
   /** default 1 / sqrt(headDim) */
   scale?: number;
   /** RoPE applied inside the kernel to k at offset + j and to q at offset + seqK - seqQ + i */
@@ -199,6 +229,14 @@ export interface AttentionWithWeights<T> {
   output: T;
   /** [batch, heads, seqQ, seqK]; rows that see no key are all 0 */
   weights: Float32Array;
+}
+
+export interface AttentionWithScores<T> {
+  output: T;
+  /** [batch, heads, seqQ, seqK] at the stage returnScores names; masked entries -inf before 'softmax' */
+  scores: Float32Array;
+  /** with returnWeights: the softmax [batch, heads, seqQ, seqK] */
+  weights?: Float32Array;
 }
 
 /** A PyTorch nn.Linear: weight [out, in] (y = x W^T + b), bias [out]. */
@@ -255,13 +293,18 @@ export class RopeModule {
     sinCache: Float32Array | WasmTensor, options: RotaryCacheOptions & { out: T }): T;
   /** softmax(scale q k^T [+ causal mask]) v; rows that see no key are zeros. */
   attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
-    options: AttentionOptions & { returnWeights?: false; out?: undefined }): Float32Array;
+    options: AttentionOptions & { returnWeights?: false; returnScores?: undefined; out?: undefined }): Float32Array;
   attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
-    v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights?: false; out: T }): T;
+    v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights?: false; returnScores?: undefined; out: T }): T;
   attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
-    options: AttentionOptions & { returnWeights: true; out?: undefined }): AttentionWithWeights<Float32Array>;
+    options: AttentionOptions & { returnWeights: true; returnScores?: undefined; out?: undefined }): AttentionWithWeights<Float32Array>;
   attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
-    v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights: true; out: T }): AttentionWithWeights<T>;
+    v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights: true; returnScores?: undefined; out: T }): AttentionWithWeights<T>;
+  /** returnScores: {output, scores} (and weights with returnWeights) */
+  attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
+    options: AttentionOptions & { returnScores: NonNullable<AttentionOptions['returnScores']>; out?: undefined }): AttentionWithScores<Float32Array>;
+  attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
+    v: Float32Array | WasmTensor, options: AttentionOptions & { returnScores: NonNullable<AttentionOptions['returnScores']>; out: T }): AttentionWithScores<T>;
   rotaryMultiHeadAttention(options: RotaryMultiHeadAttentionOptions): RotaryMultiHeadAttention;
   /** The seed's character-level RoPE transformer, trainable in wasm. */
   transformer(options: TransformerOptions): Transformer;

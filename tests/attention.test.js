@@ -202,7 +202,7 @@ describe('bad input to attention', () => {
     ['wrong q length', { ...base, seqQ: 5 }, RangeError, /q has length 64; expected 80/],
     ['wrong k length', { ...base, seqK: 3 }, RangeError, /k has length 64; expected 48/],
     ['unknown layout', { ...base, layout: 'bhds' }, RangeError, /layout must be one of/],
-    ['unknown option', { ...base, mask: null }, TypeError, /unknown option 'mask'/],
+    ['unknown option', { ...base, masks: null }, TypeError, /unknown option 'masks'/],
     ['NaN scale', { ...base, scale: NaN }, RangeError, /scale must be finite/],
     ['causal not a boolean', { ...base, causal: 1 }, TypeError, /causal must be a boolean/],
     ['rope not an embedding', { ...base, rope: { dim: 8 } }, TypeError, /rope must be a rotaryEmbedding/],

@@ -28,6 +28,12 @@
 // checked it). Last, a causal 16,384-token attention (8 heads of 64, zero-copy) runs once
 // in a fresh module instance, for the memory it needs (rw.memoryBytes). Progress goes to stderr,
 // the table to stdout.
+// A second table (alone with --options) times the attention options against the plain kernel in
+// the same run: [1, 8, 512, 64] causal by the flag, by a boolean mask and by an additive mask
+// ([seqQ, seqK], copied into wasm memory at each call, as an array argument is), with a key-padding
+// mask and with softcap, next to onnxruntime-node's opset-23 Attention with is_causal and with the
+// additive mask (models built here); and a causal sliding window of 256 keys over 16,384 tokens
+// against full causal attention over the same 16,384 tokens (zero-copy, 8 heads of 64).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,9 +49,13 @@ import { maxAbs, maxAbsDiff, median, randomArray, shuffled, timeAsync, timeSync 
 
 const args = process.argv.slice(2);
 for (const arg of args) {
-  if (arg !== '--quick') throw new Error(`attention.bench.js: unknown argument ${arg} (only --quick)`);
+  if (arg !== '--quick' && arg !== '--options') {
+    throw new Error(`attention.bench.js: unknown argument ${arg} (--quick, --options)`);
+  }
 }
 const QUICK = args.includes('--quick');
+// --options: only the table of the attention options (masks, sliding window).
+const OPTIONS_ONLY = args.includes('--options');
 
 const BASE = 10000;
 const TOLERANCE = 1e-4;  // relative to max |rope-wasm's output|
@@ -690,6 +700,122 @@ const fixed = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits)
 const ratio = (value) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)}x` : '-');
 const MiB = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
+// ---------------------------------------------------------------------------------------------
+// The attention options, against the plain kernel and onnxruntime-node, in one run.
+
+async function optionsBench() {
+  const { singleNodeModel } = await import('../helpers/onnx-model.js');
+  const rw = await loadRope();
+  const [heads, seq, d] = [8, 512, 64];
+  const n = heads * seq * d;
+  const [q, k, v] = [1, 2, 3].map((seed) => randomArray(n, seed));
+  const tensors = [q, k, v].map((a) => {
+    const t = rw.tensor(n);
+    t.data.set(a);
+    return t;
+  });
+  const out = rw.tensor(n);
+  const boolMask = new Uint8Array(seq * seq);
+  const addMask = new Float32Array(seq * seq).fill(-Infinity);
+  for (let i = 0; i < seq; i++) {
+    boolMask.fill(1, i * seq, i * seq + i + 1);
+    addMask.fill(0, i * seq, i * seq + i + 1);
+  }
+  const padding = new Uint8Array(seq).fill(1).fill(0, seq - 32);
+  const shape = { batch: 1, heads, seqQ: seq, headDim: d, out };
+  const rows = [
+    ['plain', 'causal flag (plain kernel)', { ...shape, causal: true }],
+    ['full', 'not causal, no mask (the work of a [512, 512] mask)', { ...shape }],
+    ['bool', 'boolean causal mask [512, 512]', { ...shape, mask: boolMask }],
+    ['additive', 'additive causal mask [512, 512] (0 / -inf)', { ...shape, mask: addMask }],
+    ['padding', 'causal + key-padding mask [1, 1, 1, 512]', { ...shape, causal: true, mask: padding, maskShape: [1, 1, 1, seq] }],
+    ['softcap', 'causal + softcap 50', { ...shape, causal: true, softcap: 50 }],
+  ];
+  const expected = rw.attention(q, k, v, { batch: 1, heads, seqQ: seq, headDim: d, causal: true });
+  const calls = [];
+  for (const [key, label, options] of rows) {
+    const call = () => rw.attention(...tensors, options);
+    call();
+    const err = maxAbsDiff(out.data, expected);
+    if (key !== 'padding' && key !== 'softcap' && key !== 'full' && !(err <= TOLERANCE * maxAbs(expected))) {
+      throw new Error(`${label}: differs from the causal flag by ${err}`);
+    }
+    calls.push({ key, label, call, async: false });
+  }
+  // onnxruntime-node: opset-23 Attention (is_causal = 1 is top-left, the same as bottom-right on a square).
+  const dims = [1, heads, seq, d];
+  const io = (name) => ({ name, type: 'float', dims });
+  for (const [key, label, masked] of [['ortCausal', 'onnxruntime-node, is_causal', false], ['ortMask', 'onnxruntime-node, additive mask [512, 512]', true]]) {
+    const inputs = [io('Q'), io('K'), io('V')];
+    if (masked) inputs.push({ name: 'M', type: 'float', dims: [seq, seq] });
+    const model = singleNodeModel({ opType: 'Attention', opset: 23, inputs, outputs: [io('Y')], attributes: { is_causal: masked ? undefined : 1 } });
+    const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const feeds = { Q: new ortNode.Tensor('float32', q, dims), K: new ortNode.Tensor('float32', k, dims), V: new ortNode.Tensor('float32', v, dims) };
+    if (masked) feeds.M = new ortNode.Tensor('float32', addMask, [seq, seq]);
+    const y = (await session.run(feeds)).Y.data;
+    const err = maxAbsDiff(y, expected);
+    if (!(err <= TOLERANCE * maxAbs(expected))) throw new Error(`${label}: differs from rope-wasm by ${err}`);
+    calls.push({ key, label, call: () => session.run(feeds), async: true });
+  }
+  // Interleaved rounds, a new order each round; median per row.
+  const samples = new Map(calls.map((c) => [c.key, []]));
+  const rounds = QUICK ? 4 : 16;
+  for (const c of calls) {
+    for (let i = 0; i < 5; i++) await (c.async ? timeAsync(c.call, 1) : timeSync(c.call, 1));
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const c of shuffled(calls, round + 1)) {
+      for (let i = 0; i < 3; i++) samples.get(c.key).push(await (c.async ? timeAsync(c.call, 1) : timeSync(c.call, 1)));
+    }
+  }
+  const ms = Object.fromEntries([...samples].map(([key, list]) => [key, median(list)]));
+  for (const t of [...tensors, out]) t.dispose();
+  log('options: [1, 8, 512, 64] done');
+
+  // Sliding window 256 over 16,384 tokens against full causal over 16,384, in a fresh instance.
+  const big = await loadRope();
+  const long = 16384;
+  const m = heads * long * d;
+  const [bq, bk, bv] = [0, 1, 2].map(() => big.tensor(m));
+  for (const [i, t] of [bq, bk, bv].entries()) t.data.set(randomArray(m, 10 + i));
+  const bout = big.tensor(m);
+  const longShape = { batch: 1, heads, seqQ: long, headDim: d, out: bout };
+  const window = () => big.attention(bq, bk, bv, { ...longShape, causal: true, window: { left: 255 } });
+  const full = () => big.attention(bq, bk, bv, { ...longShape, causal: true });
+  const s256 = [0, 1, 2, 3].map(() => big.tensor(heads * 256 * d));
+  for (const t of s256) t.data.set(randomArray(heads * 256 * d, 20));
+  const short = () => big.attention(s256[0], s256[1], s256[2], { batch: 1, heads, seqQ: 256, headDim: d, causal: true, out: s256[3] });
+  window();
+  const windowSamples = [];
+  const fullSamples = [];
+  const shortSamples = [];
+  for (let round = 0; round < (QUICK ? 1 : 3); round++) {
+    fullSamples.push(timeSync(full, 1));
+    for (let i = 0; i < 5; i++) windowSamples.push(timeSync(window, 1));
+    for (let i = 0; i < 20; i++) shortSamples.push(timeSync(short, 1));
+  }
+  const windowMs = median(windowSamples);
+  const fullMs = median(fullSamples);
+  const shortMs = median(shortSamples);
+  for (const t of [bq, bk, bv, bout, ...s256]) t.dispose();
+  log('options: sliding window done');
+
+  const lines = [];
+  lines.push('');
+  lines.push(`Attention options, [1, 8, 512, 64] float32, zero-copy q/k/v/out (masks are arrays, copied in at each call); median of ${rounds} interleaved rounds; same run.`);
+  lines.push('');
+  lines.push('| case | ms | causal flag ms / this ms | not causal ms / this ms | onnxruntime-node ms / this ms |');
+  lines.push('| --- | --- | --- | --- | --- |');
+  for (const c of calls) {
+    const peer = c.key === 'ortMask' || c.key === 'additive' || c.key === 'bool' ? ms.ortMask : ms.ortCausal;
+    lines.push(`| ${c.label} | ${fixed(ms[c.key], 3)} | ${ratio(ms.plain / ms[c.key])} | ${ratio(ms.full / ms[c.key])} | ${c.key.startsWith('ort') ? '-' : ratio(peer / ms[c.key])} |`);
+  }
+  lines.push('');
+  lines.push('(onnxruntime-node column: against its masked model for the mask rows, its is_causal model for the others.)');
+  lines.push(`Sliding window, causal, left 255 (256 keys per query), [1, 8, 16384, 64], zero-copy: ${fixed(windowMs, 1)} ms; full causal over the same 16,384 tokens: ${fixed(fullMs, 0)} ms: ${ratio(fullMs / windowMs)} faster; causal over 256 tokens: ${fixed(shortMs, 2)} ms (x 64 = ${fixed(shortMs * 64, 1)} ms, the window's work in 256-token pieces).`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 async function main() {
   if (!existsSync(NATIVE)) throw new Error(`${NATIVE} is missing: run ./build.sh native`);
   if (!existsSync(PEERS)) throw new Error(`${PEERS} is missing: the ONNX models of the peers live there`);
@@ -795,4 +921,9 @@ async function main() {
   log('done');
 }
 
-await main();
+if (OPTIONS_ONLY) {
+  await optionsBench();
+} else {
+  await main();
+  await optionsBench();
+}

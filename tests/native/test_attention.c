@@ -1,4 +1,4 @@
-// test_attention.c: rope_attention_forward against a float64 reference written here, and
+// test_attention.c: rope_attention_forward (and _masked, _options) against a float64 reference written here, and
 // f32x4_exp2 against exp2.
 //
 //   cc -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -654,6 +654,443 @@ static void test_errors(void) {
 }
 
 // ----------------------------------------------------------------------------
+// rope_attention_forward_options: causal alignments, sliding windows, v_head_dim, softcap,
+// kv_lengths, boolean and additive masks with broadcast strides, and the scores at every stage,
+// against a float64 reference written from the definitions.
+
+typedef struct {
+    attention_case c;  // sizes, layout, scale, RoPE (c.causal unused)
+    attention_options o;
+    int v_dim;         // o.v_head_dim resolved
+    attention_mask mask;
+} options_case;
+
+static void describe_options(const options_case *t, const char *what) {
+    const attention_case *c = &t->c;
+    snprintf(context, sizeof(context),
+             "%s: b%d h%d kv%d sq%d sk%d d%d vd%d %s causal %d window %d,%d softcap %g kvlen %s mask %s%s rope %d",
+             what, c->batch, c->heads, c->kv_heads, c->seq_q, c->seq_k, c->head_dim, t->v_dim, layout_name(c->layout),
+             t->o.causal, t->o.window_left, t->o.window_right, t->o.softcap, t->o.kv_lengths ? "yes" : "no",
+             t->mask.data ? "bool" : "", t->mask.additive ? "+add" : "", c->rope_dim);
+}
+
+// Whether query i of (b, h) sees key j: valid length, causal, window, boolean mask, additive -inf.
+static int options_sees(const options_case *t, int b, int h, int i, int j) {
+    const attention_case *c = &t->c;
+    const attention_options *o = &t->o;
+    int valid = o->kv_lengths ? o->kv_lengths[b] : c->seq_k;  // bottom-right: the last valid key
+    int64_t pos = (int64_t)i + (o->causal == ATTENTION_CAUSAL_TOP_LEFT ? 0 : valid - c->seq_q);
+    if (o->kv_lengths && j >= o->kv_lengths[b]) return 0;
+    if (o->causal && j > pos) return 0;
+    if (o->window_left >= 0 && j < pos - o->window_left) return 0;
+    if (o->window_right >= 0 && j > pos + o->window_right) return 0;
+    int64_t at = b * t->mask.stride_b + h * t->mask.stride_h + i * t->mask.stride_q + j * t->mask.stride_k;
+    if (t->mask.data && !t->mask.data[at]) return 0;
+    if (t->mask.additive && t->mask.additive[at] == -INFINITY) return 0;
+    return 1;
+}
+
+// out: [batch, heads, seq_q, v_dim] in the layout; scores: [4][batch, heads, seq_q, seq_k], one
+// array per stage (RAW, MASKED, SOFTCAPPED, SOFTMAX).
+static void reference_options(const options_case *t, const float *q, const float *k, const float *v, double *out,
+                              double *scores[4]) {
+    const attention_case *c = &t->c;
+    int d = c->head_dim, vd = t->v_dim;
+    double *qi = malloc((size_t)d * sizeof(double));
+    double *keys = malloc(((size_t)c->seq_k * d + 1) * sizeof(double));
+    double *s = malloc(((size_t)c->seq_k + 1) * sizeof(double));
+    for (int b = 0; b < c->batch; b++) {
+        for (int h = 0; h < c->heads; h++) {
+            int kvh = h / (c->heads / c->kv_heads);
+            for (int j = 0; j < c->seq_k; j++) {
+                const float *kj = k + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, d, b, kvh, j);
+                for (int f = 0; f < d; f++) keys[(size_t)j * d + f] = kj[f];
+                if (c->rope_dim) reference_rope(c, keys + (size_t)j * d, (double)c->offset + j);
+            }
+            for (int i = 0; i < c->seq_q; i++) {
+                const float *src = q + vector_at(c->layout, c->batch, c->heads, c->seq_q, d, b, h, i);
+                for (int f = 0; f < d; f++) qi[f] = src[f];
+                if (c->rope_dim) reference_rope(c, qi, (double)c->offset + c->seq_k - c->seq_q + i);
+                size_t row = (((size_t)b * c->heads + h) * c->seq_q + i) * c->seq_k;
+                double max = -INFINITY, sum = 0;
+                for (int j = 0; j < c->seq_k; j++) {
+                    double dot = 0;
+                    for (int f = 0; f < d; f++) dot += qi[f] * keys[(size_t)j * d + f];
+                    double raw = (double)c->scale * dot, x = -INFINITY;
+                    int sees = options_sees(t, b, h, i, j);
+                    if (sees) {
+                        x = raw;
+                        if (t->mask.additive) {
+                            x += t->mask.additive[b * t->mask.stride_b + h * t->mask.stride_h + i * t->mask.stride_q +
+                                                  j * t->mask.stride_k];
+                        }
+                    }
+                    scores[0][row + j] = raw;
+                    scores[1][row + j] = x;
+                    if (t->o.softcap != 0.0f && x != -INFINITY) x = t->o.softcap * tanh(x / t->o.softcap);
+                    scores[2][row + j] = x;
+                    s[j] = x;
+                    if (sees && x > max) max = x;
+                }
+                for (int j = 0; j < c->seq_k; j++) {
+                    s[j] = options_sees(t, b, h, i, j) && max != -INFINITY ? exp(s[j] - max) : 0.0;
+                    sum += s[j];
+                }
+                double *o = out + vector_at(c->layout, c->batch, c->heads, c->seq_q, vd, b, h, i);
+                for (int f = 0; f < vd; f++) o[f] = 0;
+                for (int j = 0; j < c->seq_k; j++) {
+                    double w = sum > 0 ? s[j] / sum : 0.0;
+                    scores[3][row + j] = w;
+                    if (w == 0.0) continue;
+                    const float *vj = v + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, vd, b, kvh, j);
+                    for (int f = 0; f < vd; f++) o[f] += w * vj[f];
+                }
+            }
+        }
+    }
+    free(qi);
+    free(keys);
+    free(s);
+}
+
+// Like relative_error, with -inf allowed where the reference has it (exactly there).
+static double scores_error(const float *got, const double *ref, size_t n) {
+    double err = 0, mag = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        if (isinf(ref[i]) || isinf(got[i])) {
+            if (got[i] != ref[i]) return INFINITY;
+            continue;
+        }
+        if (isnan(got[i]) != isnan(ref[i])) return INFINITY;
+        if (fabs(got[i] - ref[i]) > err) err = fabs(got[i] - ref[i]);
+        if (fabs(ref[i]) > mag) mag = fabs(ref[i]);
+    }
+    return err / mag;
+}
+
+static int call_options(const options_case *t, const float *q, const float *k, const float *v, float *out,
+                        float *weights, float *scores, int stage) {
+    const attention_case *c = &t->c;
+    attention_options o = t->o;
+    o.mask = t->mask.data || t->mask.additive ? &t->mask : NULL;
+    o.scores = scores;
+    o.scores_stage = stage;
+    rope_embedding *rope = c->rope_dim ? rope_create(c->rope_dim, BASE, c->pairing) : NULL;
+    int status = rope_attention_forward_options(q, k, v, out, weights, c->batch, c->heads, c->kv_heads, c->seq_q,
+                                                c->seq_k, c->head_dim, c->layout, c->scale, rope, c->offset, &o);
+    rope_destroy(rope);
+    return status;
+}
+
+// Runs t at every stage against the reference; checks the output is the same with and without
+// scores or weights, and that hidden keys (NaN in k and v there) never reach a row.
+static void check_options_case(const options_case *t, const char *what) {
+    const attention_case *c = &t->c;
+    describe_options(t, what);
+    size_t nq = q_floats(c), nk = kv_floats(c), nw = weight_floats(c);
+    size_t nv = (size_t)c->batch * c->kv_heads * c->seq_k * t->v_dim;
+    size_t no = (size_t)c->batch * c->heads * c->seq_q * t->v_dim;
+    float *q = random_tensor(nq, 1.0f), *k = random_tensor(nk, 1.0f), *v = random_tensor(nv, 1.0f);
+    double *ref_out = malloc((no + 1) * sizeof(double)), *ref[4];
+    for (int s = 0; s < 4; s++) ref[s] = malloc((nw + 1) * sizeof(double));
+    reference_options(t, q, k, v, ref_out, ref);
+    float *out = random_tensor(no, 1.0f), *plain = random_tensor(no, 1.0f);
+    float *scores = random_tensor(nw, 1.0f), *weights = random_tensor(nw, 1.0f);
+    CHECK(call_options(t, q, k, v, plain, NULL, NULL, 0) == ROPE_OK);
+    CHECK(relative_error(plain, ref_out, no) < TOLERANCE);
+    for (int stage = 0; stage < 4; stage++) {
+        CHECK(call_options(t, q, k, v, out, stage == 3 ? NULL : weights, scores, stage) == ROPE_OK);
+        CHECK(memcmp(out, plain, no * sizeof(float)) == 0);
+        CHECK(scores_error(scores, ref[stage], nw) < TOLERANCE);
+        if (stage < 3) CHECK(relative_error(weights, ref[3], nw) < TOLERANCE);
+    }
+    // NaN in every key and value no row sees (keys past every valid length, outside every window):
+    // the output is unchanged bit for bit.
+    if (t->o.kv_lengths || t->o.window_left >= 0 || t->o.window_right >= 0) {
+        for (int b = 0; b < c->batch; b++) {
+            for (int kvh = 0; kvh < c->kv_heads; kvh++) {
+                for (int j = 0; j < c->seq_k; j++) {
+                    int any = 0;
+                    for (int h = kvh * (c->heads / c->kv_heads); h < (kvh + 1) * (c->heads / c->kv_heads); h++) {
+                        for (int i = 0; i < c->seq_q; i++) {
+                            attention_mask none = t->mask;
+                            options_case u = *t;
+                            u.mask = none;
+                            u.mask.data = NULL;
+                            u.mask.additive = NULL;
+                            any |= options_sees(&u, b, h, i, j);
+                        }
+                    }
+                    if (any) continue;
+                    float *kj = k + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, c->head_dim, b, kvh, j);
+                    float *vj = v + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, t->v_dim, b, kvh, j);
+                    for (int f = 0; f < c->head_dim; f++) kj[f] = NAN;
+                    for (int f = 0; f < t->v_dim; f++) vj[f] = NAN;
+                }
+            }
+        }
+        // RoPE rotates every key (a NaN key stays in its own row): only without RoPE.
+        if (!c->rope_dim) {
+            CHECK(call_options(t, q, k, v, out, NULL, NULL, 0) == ROPE_OK);
+            CHECK(memcmp(out, plain, no * sizeof(float)) == 0);
+        }
+    }
+    free(q);
+    free(k);
+    free(v);
+    free(ref_out);
+    for (int s = 0; s < 4; s++) free(ref[s]);
+    free(out);
+    free(plain);
+    free(scores);
+    free(weights);
+}
+
+static int random_int(int lo, int hi) {  // uniform in [lo, hi]
+    return lo + (int)((random_float() + 1.0f) * 0.5f * (float)(hi - lo + 1)) % (hi - lo + 1);
+}
+
+// A mask of the case's sizes broadcast over the axes whose bit is set in `broadcast` (1 batch,
+// 2 heads, 4 queries), boolean and/or additive (kind bit 1, 2); the additive one in [-3, 3] with
+// some -inf; the boolean one visible with probability 3/4. *data, *additive receive what to free.
+static void random_mask(options_case *t, int kind, int broadcast, uint8_t **data, float **additive) {
+    const attention_case *c = &t->c;
+    int64_t nb = broadcast & 1 ? 1 : c->batch, nh = broadcast & 2 ? 1 : c->heads;
+    int64_t nq = broadcast & 4 ? 1 : c->seq_q, nk = c->seq_k;
+    int64_t size = nb * nh * nq * nk;
+    attention_mask m = {NULL, 0, 0, 0, 0, NULL};
+    m.stride_k = 1;
+    m.stride_q = broadcast & 4 ? 0 : nk;
+    m.stride_h = broadcast & 2 ? 0 : nq * nk;
+    m.stride_b = broadcast & 1 ? 0 : nh * nq * nk;
+    *data = NULL;
+    *additive = NULL;
+    if (kind & 1) {
+        *data = malloc((size_t)size + 1);
+        for (int64_t i = 0; i < size; i++) (*data)[i] = random_float() < 0.5f ? (uint8_t)random_int(1, 255) : 0;
+        m.data = *data;
+    }
+    if (kind & 2) {
+        *additive = malloc(((size_t)size + 1) * sizeof(float));
+        for (int64_t i = 0; i < size; i++) {
+            (*additive)[i] = random_float() < -0.8f ? -INFINITY : 3.0f * random_float();
+        }
+        m.additive = *additive;
+    }
+    t->mask = m;
+}
+
+static void test_options_random(void) {
+    static const int dims[] = {4, 8, 13, 16, 24, 64};
+    static const int windows[] = {-1, -1, -1, 0, 1, 3, 17, 300};
+    static const float softcaps[] = {0.0f, 0.0f, 1.0f, 5.0f, 30.0f};
+    for (int n = 0; n < 400; n++) {
+        options_case t;
+        memset(&t, 0, sizeof(t));
+        attention_case *c = &t.c;
+        int kv_choices[] = {1, 2, 4};
+        c->kv_heads = kv_choices[random_int(0, 2)];
+        c->heads = c->kv_heads * random_int(1, 2);
+        c->batch = random_int(1, 2);
+        int long_case = n % 10 == 0;
+        c->seq_q = long_case ? random_int(100, 180) : random_int(0, 24);
+        c->seq_k = long_case ? random_int(120, 300) : random_int(0, 24);
+        c->head_dim = dims[random_int(0, 5)];
+        c->layout = random_int(0, 2);
+        c->scale = 1.0f / sqrtf((float)c->head_dim) * (random_float() < 0.5f ? 1.0f : 3.0f);
+        if (random_float() < -0.5f && c->head_dim % 2 == 0) {
+            c->rope_dim = c->head_dim;
+            c->pairing = random_int(0, 1);
+            c->offset = random_int(0, 50);
+        }
+        t.o = attention_options_defaults();
+        t.o.causal = random_int(0, 2);
+        t.o.window_left = windows[random_int(0, 7)];
+        t.o.window_right = windows[random_int(0, 7)];
+        t.o.softcap = softcaps[random_int(0, 4)];
+        int v_choices[] = {0, 0, 5, 8, 12, 40};
+        t.o.v_head_dim = v_choices[random_int(0, 5)];
+        t.v_dim = t.o.v_head_dim ? t.o.v_head_dim : c->head_dim;
+        int32_t lengths[2];
+        if (random_float() < -0.4f) {
+            for (int b = 0; b < c->batch; b++) lengths[b] = random_float() < -0.7f ? 0 : random_int(0, c->seq_k);
+            t.o.kv_lengths = lengths;
+        }
+        uint8_t *data = NULL;
+        float *additive = NULL;
+        int kind = random_int(0, 3);
+        if (kind) random_mask(&t, kind, random_int(0, 7), &data, &additive);
+        check_options_case(&t, "options random");
+        free(data);
+        free(additive);
+    }
+}
+
+// The corner cases by name.
+static void test_options_corners(void) {
+    options_case t;
+    memset(&t, 0, sizeof(t));
+    attention_case base = {2, 2, 1, 9, 6, 8, ROPE_LAYOUT_BHSD, 0, 0.35f, 0, 0, 0};
+    // seq_q > seq_k, both alignments, with and without a window: rows before the diagonal are empty
+    // bottom-right; top-left they see keys from 0.
+    for (int causal = 1; causal <= 2; causal++) {
+        for (int w = -1; w <= 2; w++) {
+            t.c = base;
+            t.o = attention_options_defaults();
+            t.o.causal = causal;
+            t.o.window_left = w;
+            t.v_dim = 8;
+            check_options_case(&t, "seq_q > seq_k");
+        }
+    }
+    // Windows wider than the sequence: the same as none, bit for bit.
+    {
+        t.c = base;
+        t.c.seq_q = t.c.seq_k = 150;
+        t.o = attention_options_defaults();
+        t.o.causal = ATTENTION_CAUSAL_BOTTOM_RIGHT;
+        t.v_dim = 8;
+        size_t n = q_floats(&t.c);
+        float *q = random_tensor(n, 1.0f), *out1 = malloc(n * sizeof(float)), *out2 = malloc(n * sizeof(float));
+        describe_options(&t, "window wider than the sequence");
+        CHECK(call_options(&t, q, q, q, out1, NULL, NULL, 0) == ROPE_OK);
+        t.o.window_left = 1000;
+        t.o.window_right = 5000;
+        CHECK(call_options(&t, q, q, q, out2, NULL, NULL, 0) == ROPE_OK);
+        CHECK(memcmp(out1, out2, n * sizeof(float)) == 0);
+        // and the plain entry point gives the same bits
+        CHECK(rope_attention_forward(q, q, q, out2, NULL, t.c.batch, t.c.heads, t.c.kv_heads, 150, 150, 8,
+                                     ROPE_LAYOUT_BHSD, 1, 0.35f, NULL, 0) == ROPE_OK);
+        CHECK(memcmp(out1, out2, n * sizeof(float)) == 0);
+        free(q);
+        free(out1);
+        free(out2);
+    }
+    // Empty windows: non-causal, window (0, 0) with seq_q > seq_k bottom-right: the first rows'
+    // only key is before key 0. A right window of 0 and left of 0 sees one key.
+    t.c = base;
+    t.o = attention_options_defaults();
+    t.o.window_left = 0;
+    t.o.window_right = 0;
+    t.v_dim = 8;
+    check_options_case(&t, "empty windows");
+    // Key length 0 for one batch row, all for the other; softcap and a mask on top.
+    int32_t lengths[2] = {0, 6};
+    t.c = base;
+    t.o = attention_options_defaults();
+    t.o.kv_lengths = lengths;
+    t.o.softcap = 2.0f;
+    t.v_dim = 8;
+    check_options_case(&t, "kv length 0");
+    // Fully masked rows (boolean 0 everywhere in row 3; additive -inf everywhere in row 5).
+    t.c = base;
+    t.c.seq_q = t.c.seq_k = 7;
+    t.o = attention_options_defaults();
+    t.o.softcap = 3.0f;
+    t.v_dim = 8;
+    uint8_t bits[49];
+    float add[49];
+    for (int i = 0; i < 49; i++) {
+        bits[i] = i / 7 == 3 ? 0 : 1;
+        add[i] = i / 7 == 5 ? -INFINITY : 0.25f * (float)(i % 5);
+    }
+    attention_mask m = {bits, 0, 0, 7, 1, add};
+    t.mask = m;
+    check_options_case(&t, "fully masked rows");
+    float q[2 * 2 * 7 * 8], out[2 * 2 * 7 * 8], w[2 * 2 * 49];
+    for (int i = 0; i < 2 * 2 * 7 * 8; i++) q[i] = random_float();
+    CHECK(call_options(&t, q, q, q, out, w, NULL, 0) == ROPE_OK);
+    int zeros = 1;
+    for (int bh = 0; bh < 4; bh++) {
+        for (int f = 0; f < 8; f++) zeros &= out[(bh * 7 + 3) * 8 + f] == 0.0f && out[(bh * 7 + 5) * 8 + f] == 0.0f;
+        for (int j = 0; j < 7; j++) zeros &= w[(bh * 7 + 3) * 7 + j] == 0.0f && w[(bh * 7 + 5) * 7 + j] == 0.0f;
+    }
+    CHECK(zeros);
+    // Softcap keeps -inf: the MASKED and SOFTCAPPED scores of the hidden keys are -inf.
+    float s[2 * 2 * 49];
+    CHECK(call_options(&t, q, q, q, out, NULL, s, ATTENTION_SCORES_SOFTCAPPED) == ROPE_OK);
+    int minus_inf = 1;
+    for (int j = 0; j < 7; j++) minus_inf &= s[3 * 7 + j] == -INFINITY && s[5 * 7 + j] == -INFINITY;
+    CHECK(minus_inf);
+    // Sliding window over a long sequence: only the window's keys are read (NaN elsewhere).
+    t.c = base;
+    t.c.batch = 1;
+    t.c.heads = t.c.kv_heads = 1;
+    t.c.seq_q = t.c.seq_k = 1000;
+    t.o = attention_options_defaults();
+    t.o.causal = ATTENTION_CAUSAL_BOTTOM_RIGHT;
+    t.o.window_left = 63;
+    t.mask.data = NULL;
+    t.mask.additive = NULL;
+    t.v_dim = 8;
+    check_options_case(&t, "sliding window 64 over 1000");
+}
+
+static void test_options_errors(void) {
+    snprintf(context, sizeof(context), "options errors");
+    float x[64] = {0}, out[64], s[64];
+    attention_options o = attention_options_defaults();
+#define OPT(o) rope_attention_forward_options(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, ROPE_LAYOUT_BHSD, 1.0f, NULL, 0, &(o))
+    CHECK(OPT(o) == ROPE_OK);
+    CHECK(rope_attention_forward_options(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 1.0f, NULL, 0, NULL) == ROPE_OK);
+    o.causal = 3;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o.causal = -1;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o = attention_options_defaults();
+    o.window_left = -2;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o = attention_options_defaults();
+    o.window_right = -2;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o = attention_options_defaults();
+    o.softcap = -1.0f;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o.softcap = NAN;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o.softcap = INFINITY;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o.softcap = 3e38f;  // times log2(e): not a float
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o = attention_options_defaults();
+    o.v_head_dim = -1;
+    CHECK(OPT(o) == ROPE_ERR_SHAPE);
+    o.v_head_dim = INT32_MAX;
+    CHECK(OPT(o) == ROPE_ERR_SHAPE);
+    o = attention_options_defaults();
+    int32_t lengths[1] = {3};
+    o.kv_lengths = lengths;
+    CHECK(OPT(o) == ROPE_ERR_SHAPE);
+    lengths[0] = -1;
+    CHECK(OPT(o) == ROPE_ERR_SHAPE);
+    lengths[0] = 2;
+    CHECK(OPT(o) == ROPE_OK);
+    o = attention_options_defaults();
+    o.scores = s;
+    o.scores_stage = 4;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o.scores_stage = -1;
+    CHECK(OPT(o) == ROPE_ERR_VALUE);
+    o.scores_stage = 0;
+    CHECK(OPT(o) == ROPE_OK);
+    o = attention_options_defaults();
+    attention_mask none = {NULL, 0, 0, 0, 0, NULL};
+    o.mask = &none;
+    CHECK(OPT(o) == ROPE_ERR_NULL);
+    float add[4] = {0};
+    attention_mask negative = {NULL, 0, 0, -1, 1, add};
+    o.mask = &negative;
+    CHECK(OPT(o) == ROPE_ERR_SHAPE);
+    attention_mask additive = {NULL, 0, 0, 2, 1, add};
+    o.mask = &additive;
+    CHECK(OPT(o) == ROPE_OK);
+    // The masked entry point still wants a boolean mask.
+    CHECK(rope_attention_forward_masked(x, x, x, out, NULL, 1, 1, 1, 2, 2, 4, 2, 0, 1.0f, NULL, 0, &additive) ==
+          ROPE_ERR_NULL);
+#undef OPT
+}
+
+// ----------------------------------------------------------------------------
 // masks
 
 // The stride patterns of an attention_mask tested: the seed's [seq_q, seq_k, batch] and
@@ -668,7 +1105,7 @@ static const char *mask_names[MASK_PATTERNS] = {"[sq, sk, batch]", "[sq, sk, 1]"
 // means visible, not only 1).
 static uint8_t *new_mask(const attention_case *c, int pattern, int quarters, attention_mask *mask) {
     int64_t b = c->batch, h = c->heads, sq = c->seq_q, sk = c->seq_k, size;
-    attention_mask m = {NULL, 0, 0, 0, 0};
+    attention_mask m = {NULL, 0, 0, 0, 0, NULL};
     if (pattern == MASK_SEED_BATCH) {
         m.stride_b = 1;
         m.stride_q = sk * b;
@@ -881,7 +1318,7 @@ static void test_mask_errors(void) {
     float x[16] = {0}, out[16];
     uint8_t bits[4] = {1, 0, 1, 1};
     for (int i = 0; i < 16; i++) out[i] = 42.0f;
-    attention_mask ok = {bits, 0, 0, 2, 1};
+    attention_mask ok = {bits, 0, 0, 2, 1, NULL};
     attention_case c = {1, 1, 1, 2, 2, 4, ROPE_LAYOUT_BHSD, 0, 1.0f, 0, 0, 0};
     attention_mask bad = ok;
     bad.data = NULL;
@@ -972,6 +1409,9 @@ int main(void) {
     test_mask_all_visible();
     test_mask_nan();
     test_mask_errors();
+    test_options_random();
+    test_options_corners();
+    test_options_errors();
     test_reference_cases();
     return check_report();
 }

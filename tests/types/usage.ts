@@ -30,13 +30,20 @@ async function main(): Promise<void> {
   const attended: Float32Array = rw.attention(q, q, q, { batch: 1, heads: 4, kvHeads: 2, seqQ: 8, headDim: 16, causal: true, rope });
   const { output, weights }: { output: Float32Array; weights: Float32Array } =
     rw.attention(q, q, q, { batch: 1, heads: 4, seqQ: 8, headDim: 16, returnWeights: true });
+  const masked: { output: Float32Array; scores: Float32Array } = rw.attention(q, q, q, {
+    batch: 1, heads: 4, seqQ: 8, headDim: 16, causal: 'top-left', mask: new Float32Array(64), maskShape: [8, 8],
+    softcap: 30, window: { left: 3, right: 0 }, kvSeqLengths: [8], valueHeadDim: 16, returnScores: 'softcapped' });
+  // @ts-expect-error an unknown scores stage
+  rw.attention(q, q, q, { batch: 1, heads: 4, seqQ: 8, headDim: 16, returnScores: 'logits' });
+  // @ts-expect-error causal alignments are named
+  rw.attention(q, q, q, { batch: 1, heads: 4, seqQ: 8, headDim: 16, causal: 'bottom' });
   const w = { weight: new Float32Array(64), bias: new Float32Array(8) };
   const mha = rw.rotaryMultiHeadAttention({ heads: 2, dModel: 8, weights: { query: w, key: w, value: w, output: w } });
   const yMha: Float32Array = mha.forward(new Float32Array(3 * 8), { seq: 3, batch: 1, causal: true, mask: new Uint8Array(9) });
   // @ts-expect-error the weights come as {query, key, value, output}
   rw.rotaryMultiHeadAttention({ heads: 2, dModel: 8, weights: [w, w, w, w] });
   mha.dispose();
-  console.log(simd, y, same, inv, scale, attended, output, weights, yMha);
+  console.log(simd, y, same, inv, scale, attended, output, weights, yMha, masked);
   t.dispose();
   rope.dispose();
 }
