@@ -398,7 +398,7 @@ static void fuzz_attention(reader *in) {
     // The mask: none, the seed's [seq_q, seq_k, batch or 1], [batch, heads, seq_q, seq_k], the same
     // broadcast over heads, or fuzzed strides (maybe negative). Allocated exactly as large as the
     // strides address.
-    attention_mask mask = {NULL, 0, 0, 0, 0};
+    attention_mask mask = {NULL, 0, 0, 0, 0, NULL};
     uint8_t *mask_bytes = NULL;
     size_t mask_size = 0;
     uint8_t mask_kind = read_u8(in) % 6;
