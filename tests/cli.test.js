@@ -3,7 +3,8 @@
 // resumes, Ctrl-C saves one, and mistakes in the command line get one clear line and status 2.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -97,6 +98,41 @@ describe('rope-wasm train and sample', { skip: existsSync(data) ? false : 'no da
     const saved = decodeCheckpoint(new Uint8Array(readFileSync(out)));
     const steps = jsonLines(stdout).map((line) => line.step);
     assert.equal(saved.step, steps.at(-1));
+  });
+
+  test('a URL is downloaded once, into the cache, and read from there after', async () => {
+    const text = readFileSync(data, 'utf8').slice(0, 30000);
+    let requests = 0;
+    const server = createServer((request, response) => {
+      requests++;
+      response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end(text);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${server.address().port}/data/shakespeare.txt`;
+    const cache = path.join(work, 'cache');
+    const train = () => new Promise((resolve) => {
+      const child = spawn(process.execPath, [cli, 'train', '--data', url, '--config', 'tiny', '--steps', '2', '--out', path.join(work, 'url.safetensors')],
+        { cwd: work, env: { ...process.env, XDG_CACHE_HOME: cache } });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => { stderr += chunk; });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    try {
+      const first = await train();
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /downloading http:\/\/127\.0\.0\.1:\d+\/data\/shakespeare\.txt/);
+      const cached = readdirSync(path.join(cache, 'rope-wasm', 'data'));
+      assert.equal(cached.length, 1);
+      assert.match(cached[0], /-shakespeare\.txt$/);
+      assert.equal(readFileSync(path.join(cache, 'rope-wasm', 'data', cached[0]), 'utf8'), text);
+      const second = await train();
+      assert.equal(second.code, 0, second.stderr);
+      assert.doesNotMatch(second.stderr, /downloading/);
+      assert.equal(requests, 1);
+    } finally {
+      server.close();
+    }
   });
 
   test('a progress line without --json', () => {
