@@ -421,6 +421,7 @@ export class Transformer {
   gradientView(): Float32Array;
   parameterView(): Float32Array;
   accumulateGradients(grads: Float32Array | null): void;
+  discardGradients(): void;
   applyOptimizer(): { step: number; gradNorm: number; lr: number };
   dispose(): void;
 }

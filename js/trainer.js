@@ -64,9 +64,9 @@ export class Trainer {
     const batch = integer(options.batch, 'batch', 1);
     const parts = this.#microBatches;
     if (batch % parts !== 0) throw new RangeError(`batch (${batch}) must be a multiple of microBatches (${parts})`);
-    checkIds(tokens, 'tokens', seq * batch);
-    checkIds(targets, 'targets', seq * batch);
     const model = this.#model;
+    checkIds(tokens, 'tokens', seq * batch, model.config.vocab);
+    checkIds(targets, 'targets', seq * batch, model.config.vocab);
     const lossScale = 1 / (seq * batch);
     this.#publishParameters();
     // Start every worker's micro-batches first, so that they run while this thread computes.
@@ -78,17 +78,25 @@ export class Trainer {
       results[i] = this.#request(thread - 1, { type: 'gradients', part: i, seq, batch: part.batch, tokens: part.tokens, targets: part.targets, lossScale });
     }
     let lossSum = 0;
-    for (let i = 0; i < parts; i++) {
-      const thread = i % this.threads;
-      if (thread === 0) {
-        const part = splitColumns(tokens, targets, seq, batch, parts, i);
-        lossSum += model.computeGradients(part.tokens, part.targets, seq, part.batch, lossScale) * part.batch;
-        model.accumulateGradients(null);
-      } else {
-        const reply = await results[i];
-        lossSum += reply.loss * (batch / parts);
-        model.accumulateGradients(this.#shared ? this.#shared.grads[i] : reply.grads);
+    try {
+      for (let i = 0; i < parts; i++) {
+        const thread = i % this.threads;
+        if (thread === 0) {
+          const part = splitColumns(tokens, targets, seq, batch, parts, i);
+          lossSum += model.computeGradients(part.tokens, part.targets, seq, part.batch, lossScale) * part.batch;
+          model.accumulateGradients(null);
+        } else {
+          const reply = await results[i];
+          lossSum += reply.loss * (batch / parts);
+          model.accumulateGradients(this.#shared ? this.#shared.grads[i] : reply.grads);
+        }
       }
+    } catch (error) {
+      // Let every worker finish (no reply is left unheard), and drop the partial sum: the next
+      // step starts clean and the parameters are untouched.
+      await Promise.allSettled(results.filter(Boolean));
+      model.discardGradients();
+      throw error;
     }
     const result = model.applyOptimizer();
     this.#version++;
@@ -251,7 +259,10 @@ async function startWorker(model, shared) {
   return entry;
 }
 
-function checkIds(value, name, length) {
+function checkIds(value, name, length, vocab) {
   if (!(value instanceof Int32Array)) throw new TypeError(`${name} must be an Int32Array of token ids, got ${describe(value)}`);
   if (value.length !== length) throw new RangeError(`${name} has length ${value.length}; expected ${length} ([seq, batch])`);
+  for (let i = 0; i < length; i++) {
+    if (!(value[i] >= 0 && value[i] < vocab)) throw new RangeError(`${name}[${i}] = ${value[i]} is not a token id in [0, ${vocab})`);
+  }
 }

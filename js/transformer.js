@@ -277,11 +277,16 @@ export class Transformer {
     const tokenIds = this.#tokenIds(tokens, 'tokens', seq * batch);
     const targetIds = this.#tokenIds(targets, 'targets', seq * batch);
     let lossSum = 0;
-    for (let i = 0; i < microBatches; i++) {
-      const part = splitColumns(tokenIds, targetIds, seq, batch, microBatches, i);
-      const loss = this.computeGradients(part.tokens, part.targets, seq, part.batch, 1 / (seq * batch));
-      lossSum += loss * part.batch;
-      this.accumulateGradients(null);
+    try {
+      for (let i = 0; i < microBatches; i++) {
+        const part = splitColumns(tokenIds, targetIds, seq, batch, microBatches, i);
+        const loss = this.computeGradients(part.tokens, part.targets, seq, part.batch, 1 / (seq * batch));
+        lossSum += loss * part.batch;
+        this.accumulateGradients(null);
+      }
+    } catch (error) {
+      this.discardGradients();  // e.g. out of memory half way: the next step starts clean
+      throw error;
     }
     return { ...this.applyOptimizer(), loss: lossSum / batch };
   }
@@ -309,6 +314,11 @@ export class Transformer {
       this.#module.f32(sum, n).set(this.#module.f32(own, n));
       this.#hasGradSum = true;
     }
+  }
+
+  /** Low level: forgets the gradients accumulated since the last step (after a failed step). */
+  discardGradients() {
+    this.#hasGradSum = false;
   }
 
   /**

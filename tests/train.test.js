@@ -126,6 +126,17 @@ describe('training', () => {
         assert.equal(b.gradNorm, a.gradNorm);
       }
       assert.deepEqual(threaded.parameterView(), single.parameterView());
+      // A bad token is refused before any thread starts; the trainer and the model stay usable.
+      const bad = randomBatch(random, 12, 4);
+      bad.tokens[47] = 65;
+      await assert.rejects(trainer.step(bad.tokens, bad.targets, { seq: 12, batch: 4 }), /tokens\[47\] = 65 is not a token id in \[0, 65\)/);
+      await assert.rejects(trainer.step(bad.tokens.subarray(1), bad.targets, { seq: 12, batch: 4 }), /tokens has length 47; expected 48/);
+      assert.deepEqual(threaded.parameterView(), single.parameterView());
+      const next = randomBatch(random, 12, 4);
+      const c = single.trainStep(next.tokens, next.targets, { seq: 12, batch: 4, microBatches: 2 });
+      const d = await trainer.step(next.tokens, next.targets, { seq: 12, batch: 4 });
+      assert.equal(d.loss, c.loss);
+      assert.deepEqual(threaded.parameterView(), single.parameterView());
       // Evaluation spreads batches over the threads and must agree with one thread too.
       const batches = [0, 1, 2].map(() => ({ ...randomBatch(random, 12, 3), batch: 3 }));
       const spread = await trainer.evaluate(batches, 12);
