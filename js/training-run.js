@@ -11,11 +11,19 @@ import { SeededRandom } from './random.js';
  *   evalEvery: validate every this many steps (0 = never; the last step always validates)
  *   randomState: the batch sampler's state (SeededRandom), e.g. from a checkpoint
  *   onProgress(report): after every step {step, steps, trainLoss, validLoss (when validated), lr,
- *     gradNorm, tokensPerSecond (training steps only), elapsedSeconds (wall), etaSeconds}
+ *     gradNorm, tokensPerSecond (training steps only), elapsedSeconds (wall), etaSeconds,
+ *     randomState (the sampler's state for the next step: what a checkpoint saves)}
+ *   onValidationStart(step): just before a validation pass (it takes a while)
+ *   betweenSteps(): awaited before each step, when the model and the sampler agree: the place to
+ *     sample, draw attention maps or save a checkpoint
  *   shouldStop(): checked between steps; true ends the run early
+ * The loop yields to the event loop before each step, so signals (Ctrl-C) and messages get in
+ * even when every step runs on this thread.
  * Resolves to {step, validLoss (the last), stopped, randomState, history: [reports with validLoss]}.
  */
-export async function runTraining({ trainer, dataset, seq, batch, steps, evalEvery, randomState, onProgress, shouldStop }) {
+export async function runTraining({
+  trainer, dataset, seq, batch, steps, evalEvery, randomState, onProgress, onValidationStart, betweenSteps, shouldStop,
+}) {
   const model = trainer.model;
   const random = new SeededRandom(0);
   random.state = randomState ?? 0;
@@ -28,6 +36,8 @@ export async function runTraining({ trainer, dataset, seq, batch, steps, evalEve
   let stopped = false;
   const firstStep = model.step;
   while (model.step < steps) {
+    await yieldToEventLoop();
+    await betweenSteps?.();
     if (shouldStop?.()) {
       stopped = true;
       break;
@@ -46,6 +56,7 @@ export async function runTraining({ trainer, dataset, seq, batch, steps, evalEve
     };
     const last = result.step >= steps;
     if (last || (evalEvery > 0 && result.step % evalEvery === 0)) {
+      onValidationStart?.(result.step);
       validLoss = await trainer.evaluate(validation, seq);
       report.validLoss = validLoss;
     }
@@ -53,10 +64,24 @@ export async function runTraining({ trainer, dataset, seq, batch, steps, evalEve
     report.tokensPerSecond = tokens / trainingSeconds;
     report.elapsedSeconds = elapsed;
     report.etaSeconds = (elapsed / (result.step - firstStep)) * (steps - result.step);
+    report.randomState = random.state;
     if (report.validLoss !== undefined) history.push(report);
     onProgress?.(report);
   }
   return { step: model.step, validLoss, stopped, randomState: random.state, history };
+}
+
+/** Resolves after the events already queued (a macrotask, without setTimeout's 4 ms clamp). */
+function yieldToEventLoop() {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  const channel = new MessageChannel();
+  return new Promise((resolve) => {
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(0);
+  });
 }
 
 function now() {

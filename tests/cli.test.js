@@ -79,9 +79,10 @@ describe('rope-wasm train and sample', { skip: existsSync(data) ? false : 'no da
     assert.equal(decodeCheckpoint(new Uint8Array(readFileSync(resumed))).step, 320);
   });
 
-  test('Ctrl-C saves a checkpoint of the steps done and exits with 130', async () => {
-    const out = path.join(work, 'interrupted.safetensors');
-    const child = spawn(process.execPath, [cli, 'train', '--data', data, '--config', 'tiny', '--steps', '100000', '--json', '--out', out], { cwd: work });
+  // With 1 thread every step runs on the main thread: the loop must still let the signal in.
+  for (const threads of ['1', '2']) test(`Ctrl-C saves a checkpoint of the steps done and exits with 130 (${threads} thread${threads === '1' ? '' : 's'})`, async () => {
+    const out = path.join(work, `interrupted-${threads}.safetensors`);
+    const child = spawn(process.execPath, [cli, 'train', '--data', data, '--config', 'tiny', '--steps', '100000', '--threads', threads, '--json', '--out', out], { cwd: work });
     let stdout = '';
     let stderr = '';
     let sent = false;
