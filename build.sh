@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 what=${1:-all}
-sources=(c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_cache.c c/rope_table.c c/rope_scores.c c/gemm.c c/attention.c c/mha.c c/rng.c c/layernorm.c c/linear.c c/embedding.c c/cross_entropy.c c/attention_backward.c c/optim.c c/sampling.c c/model.c)
+sources=(c/rope.c c/rope_freq.c c/rope_kernel.c c/rope_cache.c c/rope_table.c c/rope_scores.c c/gemm.c c/attention.c c/mha.c c/rng.c c/layernorm.c c/linear.c c/embedding.c c/cross_entropy.c c/attention_backward.c c/optim.c c/sampling.c c/model.c c/kv_cache.c)
 headers=(c/*.h)
-exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_apply_vectors","_rope_scores","_rope_cache_apply","_rope_attention_forward","_rope_attention_forward_ex","_rope_mha_forward","_rope_heap_in_use","_rope_alloc_floats","_transformer_create","_transformer_destroy","_transformer_param_count","_transformer_params","_transformer_grads","_transformer_tensor_count","_transformer_tensor_name","_transformer_tensor_offset","_transformer_tensor_size","_transformer_tensor_dims","_transformer_tensor_dim","_transformer_init","_transformer_forward","_transformer_logits","_transformer_attention_weights","_transformer_backward","_adamw_update","_grad_norm","_scale_floats","_add_floats","_lr_noam","_lr_warmup_cosine","_sample_logits"]'
+exports='["_malloc","_free","_rope_create","_rope_destroy","_rope_set_linear","_rope_set_dynamic","_rope_set_yarn","_rope_set_llama3","_rope_set_longrope","_rope_prepare","_rope_inv_freq","_rope_attention_scaling","_rope_rows_computed","_rope_table_first","_rope_table_rows","_rope_apply","_rope_apply_vectors","_rope_scores","_rope_cache_apply","_rope_attention_forward","_rope_attention_forward_ex","_rope_mha_forward","_rope_heap_in_use","_rope_alloc_floats","_transformer_create","_transformer_destroy","_transformer_param_count","_transformer_params","_transformer_grads","_transformer_tensor_count","_transformer_tensor_name","_transformer_tensor_offset","_transformer_tensor_size","_transformer_tensor_dims","_transformer_tensor_dim","_transformer_init","_transformer_forward","_transformer_logits","_transformer_attention_weights","_transformer_backward","_transformer_decode_reset","_transformer_decode","_transformer_decode_length","_adamw_update","_grad_norm","_scale_floats","_add_floats","_lr_noam","_lr_warmup_cosine","_sample_logits","_kv_cache_create","_kv_cache_destroy","_kv_cache_reserve","_kv_cache_append","_kv_cache_attend_ex","_kv_cache_truncate","_kv_cache_length","_kv_cache_capacity","_kv_cache_export"]'
 
 # stale TARGET DEPS...: true when TARGET is missing or older than any of DEPS (or this script).
 stale() {
@@ -50,7 +50,7 @@ build_native() {
     local san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
     local name
     # C unit tests: once under ASan + UBSan (+ LeakSanitizer), once plain for valgrind.
-    for name in rope gemm attention mha scores model train_ops; do
+    for name in rope gemm attention mha scores model train_ops kv_cache; do
         if stale "build/test_$name" "${sources[@]}" "tests/native/test_$name.c" tests/native/check.h "${headers[@]}"; then
             echo "build.sh: build/test_$name (ASan + UBSan) and build/test_${name}_plain (for valgrind)"
             cc "${cflags[@]}" -O1 "${san[@]}" "${sources[@]}" "tests/native/test_$name.c" -lm -o "build/test_$name"

@@ -116,6 +116,13 @@ struct transformer {
     // The last forward: its sizes, and whether backward may run (it succeeded, with targets).
     int seq, batch;
     int backward_ready;
+    // Incremental decoding (made at the first transformer_decode): per layer the rotated keys and
+    // the values of the tokens fed so far, [layers][max_seq, d_model] each, then one token's work
+    // space. decode_length tokens are cached, at positions 0 .. decode_length - 1.
+    float *decode_memory;
+    float *cache_k, *cache_v;
+    float *step_x, *step_z, *step_q, *step_attended, *step_hidden, *step_stats;
+    int decode_length;
 };
 
 // ----------------------------------------------------------------------------
@@ -309,6 +316,7 @@ void transformer_destroy(transformer *model) {
     free(model->activation_memory);
     free(model->tokens);
     free(model->targets);
+    free(model->decode_memory);
     free(model);
 }
 
@@ -479,6 +487,99 @@ const float *transformer_logits(const transformer *model) { return model ? model
 const float *transformer_attention_weights(const transformer *model, int layer) {
     if (!model || layer < 0 || layer >= model->config.layers) return NULL;
     return model->acts.weights + (size_t)layer * model->max_batch * model->config.heads * model->max_seq * model->max_seq;
+}
+
+// ----------------------------------------------------------------------------
+// incremental decoding
+
+// The KV cache and one token's work space, in one allocation.
+static int decode_allocate(transformer *m) {
+    const model_config *c = &m->config;
+    int64_t cache = (int64_t)c->layers * m->max_seq * c->d_model;
+    int64_t step = 4 * (int64_t)c->d_model + c->d_ff + 2;
+    m->decode_memory = alloc_floats(2 * cache + step);
+    if (!m->decode_memory) return ROPE_ERR_NOMEM;
+    m->cache_k = m->decode_memory;
+    m->cache_v = m->cache_k + cache;
+    m->step_x = m->cache_v + cache;
+    m->step_z = m->step_x + c->d_model;
+    m->step_q = m->step_z + c->d_model;
+    m->step_attended = m->step_q + c->d_model;
+    m->step_hidden = m->step_attended + c->d_model;
+    m->step_stats = m->step_hidden + c->d_ff;  // [2]: a LayerNorm's mean and rstd
+    return ROPE_OK;
+}
+
+int transformer_decode_reset(transformer *model) {
+    if (!model) return ROPE_ERR_NULL;
+    model->decode_length = 0;
+    return ROPE_OK;
+}
+
+int transformer_decode_length(const transformer *model) { return model ? model->decode_length : ROPE_ERR_NULL; }
+
+// One layer for the token at position pos: step_x -> step_x, its key and value appended to the
+// layer's cache. The same operations as layer_forward on one row, against the cached keys.
+static int layer_decode(transformer *m, int l, int pos) {
+    const model_config *c = &m->config;
+    layer_params p = layer_view(m, m->params, l);
+    int d = c->d_model;
+    float *keys = m->cache_k + (size_t)l * m->max_seq * d, *values = m->cache_v + (size_t)l * m->max_seq * d;
+    float *k = keys + (size_t)pos * d, *v = values + (size_t)pos * d;
+    float *mean = m->step_stats, *rstd = m->step_stats + 1;
+
+    int status = layernorm_forward(m->step_z, mean, rstd, m->step_x, p.norm_self_attn_weight, p.norm_self_attn_bias, 1,
+                                   d, LAYERNORM_EPS);
+    if (status == ROPE_OK) status = linear_forward(m->step_q, m->step_z, p.query_weight, p.query_bias, 1, d, d, 0);
+    if (status == ROPE_OK) status = linear_forward(k, m->step_z, p.key_weight, p.key_bias, 1, d, d, 0);
+    if (status == ROPE_OK) status = linear_forward(v, m->step_z, p.value_weight, p.value_bias, 1, d, d, 0);
+    // The new query and key rotated at position pos; the cached keys were rotated at theirs.
+    if (status == ROPE_OK && m->rope) {
+        status = rope_apply(m->rope, m->step_q, m->step_q, ROPE_LAYOUT_SBHD, 1, 1, c->heads, m->d_k, pos, NULL, 0, 0);
+        if (status == ROPE_OK) status = rope_apply(m->rope, k, k, ROPE_LAYOUT_SBHD, 1, 1, c->heads, m->d_k, pos, NULL, 0, 0);
+    }
+    // The cache [pos + 1, 1, heads, d_k] is the sbhd layout with batch 1: no copy.
+    if (status == ROPE_OK) {
+        status = rope_attention_forward(m->step_q, keys, values, m->step_attended, NULL, 1, c->heads, c->heads, 1,
+                                        pos + 1, m->d_k, ROPE_LAYOUT_SBHD, 1, attention_scale(m), NULL, 0);
+    }
+    if (status == ROPE_OK) status = linear_forward(m->step_x, m->step_attended, p.output_weight, p.output_bias, 1, d, d, 1);
+    if (status == ROPE_OK) {
+        status = layernorm_forward(m->step_z, mean, rstd, m->step_x, p.norm_ff_weight, p.norm_ff_bias, 1, d,
+                                   LAYERNORM_EPS);
+    }
+    if (status == ROPE_OK) status = linear_forward(m->step_hidden, m->step_z, p.ff1_weight, p.ff1_bias, 1, d, c->d_ff, 0);
+    if (status == ROPE_OK) {
+        relu_forward(m->step_hidden, (size_t)c->d_ff);
+        status = linear_forward(m->step_x, m->step_hidden, p.ff2_weight, p.ff2_bias, 1, c->d_ff, d, 1);
+    }
+    return status;
+}
+
+int transformer_decode(transformer *model, int32_t token, float *logits) {
+    if (!model || !logits) return ROPE_ERR_NULL;
+    if (model->decode_length >= model->max_seq) return ROPE_ERR_SHAPE;
+    const model_config *c = &model->config;
+    int status = embedding_check_tokens(&token, 1, c->vocab);
+    if (status != ROPE_OK) return status;
+    if (!model->decode_memory) {
+        status = decode_allocate(model);
+        if (status != ROPE_OK) return status;
+    }
+    outer_params p = outer_view(model, model->params);
+    int pos = model->decode_length;
+    status = embedding_forward(model->step_x, &token, p.embed, 1, c->vocab, c->d_model);
+    for (int l = 0; l < c->layers && status == ROPE_OK; l++) status = layer_decode(model, l, pos);
+    if (status == ROPE_OK) {
+        status = layernorm_forward(model->step_z, model->step_stats, model->step_stats + 1, model->step_x, p.norm_weight,
+                                   p.norm_bias, 1, c->d_model, LAYERNORM_EPS);
+    }
+    if (status == ROPE_OK) {
+        status = linear_forward(logits, model->step_z, p.generator_weight, p.generator_bias, 1, c->d_model, c->vocab, 0);
+    }
+    // A failed step leaves the cache as it was before it (its rows past decode_length are unused).
+    if (status == ROPE_OK) model->decode_length = pos + 1;
+    return status;
 }
 
 // ----------------------------------------------------------------------------

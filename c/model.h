@@ -68,6 +68,18 @@ const float *transformer_logits(const transformer *model);
 // bad layer).
 const float *transformer_attention_weights(const transformer *model, int layer);
 
+// Incremental decoding, for sampling: the model keeps, per layer, the rotated keys and the values of
+// the tokens fed since the last reset (a KV cache of up to max_seq tokens, made at the first
+// call). transformer_decode feeds one token at the next position (0, 1, 2, ...) and writes its
+// logits [vocab]: the same numbers, to float rounding, as the last row of transformer_forward on
+// all the tokens fed so far (batch 1), at the cost of one token instead of all of them.
+// transformer_decode returns ROPE_OK, ROPE_ERR_NULL, ROPE_ERR_TOKEN, ROPE_ERR_SHAPE (the cache
+// holds max_seq tokens already: reset and feed a shorter context) or ROPE_ERR_NOMEM; on an error
+// the cache is unchanged. Changing the parameters does not change what is cached: reset after.
+int transformer_decode_reset(transformer *model);
+int transformer_decode(transformer *model, int32_t token, float *logits);
+int transformer_decode_length(const transformer *model);  // tokens cached
+
 // Gradients of loss_scale * (sum over the seq * batch tokens of the cross-entropy) with respect to
 // every parameter, written over grads (not accumulated). loss_scale = 1 / (seq * batch) gives the
 // gradient of the mean loss. Needs the last forward to have had targets.

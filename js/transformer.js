@@ -382,8 +382,11 @@ export class Transformer {
   /**
    * Continues `prompt` (a string when the model has a vocabulary, or token ids) by maxTokens
    * tokens, each drawn from softmax(logits / temperature) over the topK likeliest (0 = all);
-   * temperature 0 is greedy. The context is the last contextLength tokens. onToken(id, text) is
-   * called for each new token. Returns the new text (string prompt) or token ids (Int32Array).
+   * temperature 0 is greedy. onToken(id, char) is called for each new token. Returns the new text
+   * (string prompt) or token ids (Int32Array).
+   * Tokens are decoded one at a time against a KV cache (c/model.h's transformer_decode), so each
+   * costs one token's forward pass. The context is at most contextLength tokens: the prompt's last
+   * ones; when the cache is full, the newest half of the context is encoded again from position 0.
    */
   generate(prompt, options = {}) {
     const what = 'generate';
@@ -397,18 +400,34 @@ export class Transformer {
     if (onToken !== undefined && typeof onToken !== 'function') throw new TypeError(`onToken must be a function, got ${describe(onToken)}`);
     const context = [...this.#tokenIds(prompt, 'prompt')];
     if (context.length === 0) throw new RangeError('prompt must have at least one token');
+    this.#ensureCapacity(this.contextLength, 1);
+    const exports = this.#module.exports;
     const vocab = this.config.vocab;
     const chars = this.vocabulary ? [...this.vocabulary] : null;
     const generated = new Int32Array(maxTokens);
-    for (let t = 0; t < maxTokens; t++) {
-      const window = Int32Array.from(context.slice(-this.contextLength));
-      this.#forward(window, null, window.length, 1);
-      const logits = (this.#module.exports.transformer_logits(this.#model) >>> 0) + 4 * (window.length - 1) * vocab;
-      const id = this.#module.exports.sample_logits(logits, vocab, temperature, topK, random.nextFloat());
-      if (id < 0) checkStatus(id, what);
-      generated[t] = id;
-      context.push(id);
-      onToken?.(id, chars ? chars[id] : undefined);
+    const logits = this.#module.allocFloats(vocab, what);
+    // Feeds `ids` to an empty cache; the logits of the last are left in `logits`.
+    const encode = (ids) => {
+      checkStatus(exports.transformer_decode_reset(this.#model), what);
+      for (const id of ids) checkStatus(exports.transformer_decode(this.#model, id, logits), what);
+    };
+    try {
+      encode(context.slice(-this.contextLength));
+      for (let t = 0; t < maxTokens; t++) {
+        const id = exports.sample_logits(logits, vocab, temperature, topK, random.nextFloat());
+        checkStatus(Math.min(id, 0), what);
+        generated[t] = id;
+        context.push(id);
+        onToken?.(id, chars ? chars[id] : undefined);
+        if (t === maxTokens - 1) break;
+        if (exports.transformer_decode_length(this.#model) === this.contextLength) {
+          encode(context.slice(-Math.max(1, Math.floor(this.contextLength / 2))));
+        } else {
+          checkStatus(exports.transformer_decode(this.#model, id, logits), what);
+        }
+      }
+    } finally {
+      exports.free(logits);
     }
     return chars && typeof prompt === 'string' ? Array.from(generated, (id) => chars[id]).join('') : generated;
   }

@@ -196,16 +196,19 @@ describe('training', () => {
     assert.equal([...a].length, 20);
     assert.equal(a, b);
     for (const c of a) assert.ok(vocabulary.includes(c));
-    // Greedy: each token is the argmax of the logits of its context (the last 8 tokens).
+    // Greedy: while the context fits contextLength (8), each token is the argmax of the full
+    // forward pass's logits of its context: the KV-cache decoding computes the same function.
     const greedy = model.generate([1, 2, 3], { maxTokens: 12, temperature: 0 });
     const context = [1, 2, 3];
-    for (const id of greedy) {
-      const window = context.slice(-8);
-      const logits = model.logits(window, { seq: window.length, batch: 1 });
-      const last = logits.subarray((window.length - 1) * vocabulary.length);
+    for (const id of greedy.subarray(0, 6)) {
+      const logits = model.logits(context, { seq: context.length, batch: 1 });
+      const last = logits.subarray((context.length - 1) * vocabulary.length);
       assert.equal(id, last.indexOf(Math.max(...last)));
       context.push(id);
     }
+    // Past it, the newest half is encoded again: generation goes on with the same rule.
+    assert.equal(greedy.length, 12);
+    assert.deepEqual(model.generate([1, 2, 3], { maxTokens: 12, temperature: 0 }), greedy);
     const tokens = [];
     model.generate('to', { maxTokens: 5, topK: 1, onToken: (id, char) => tokens.push([id, char]) });
     assert.equal(tokens.length, 5);

@@ -330,6 +330,53 @@ static void test_forward_properties(void) {
 }
 
 // ----------------------------------------------------------------------------
+// incremental decoding
+
+// Decoding token by token gives each row of the full forward pass (batch 1), within float
+// rounding; the cache's limits and errors. Partial RoPE (3/4 of each head) and 3 layers.
+static void test_decode(void) {
+    const model_config config = {65, 32, 4, 3, 64, 0.75, 10000.0};
+    enum { SEQ = 20 };
+    transformer *m = NULL;
+    CHECK(transformer_create(&config, SEQ, 2, &m) == ROPE_OK);
+    transformer_init(m, 9);
+    int32_t tokens[SEQ];
+    for (int i = 0; i < SEQ; i++) tokens[i] = (i * 29 + 3) % 65;
+    CHECK(transformer_forward(m, tokens, NULL, SEQ, 1, NULL) == ROPE_OK);
+    float *full = malloc(SEQ * 65 * sizeof(float)), logits[65];
+    memcpy(full, transformer_logits(m), SEQ * 65 * sizeof(float));
+
+    snprintf(context, sizeof(context), "decode: each token's logits = the forward's row");
+    CHECK(transformer_decode_length(m) == 0);
+    double worst = 0.0, largest = 0.0;
+    for (int i = 0; i < SEQ; i++) {
+        CHECK(transformer_decode(m, tokens[i], logits) == ROPE_OK);
+        for (int j = 0; j < 65; j++) {
+            worst = fmax(worst, fabs(logits[j] - full[i * 65 + j]));
+            largest = fmax(largest, fabs(full[i * 65 + j]));
+        }
+    }
+    CHECK(worst <= 1e-5 * largest);
+    CHECK(transformer_decode_length(m) == SEQ);
+
+    snprintf(context, sizeof(context), "decode: a full cache, a bad token, a reset");
+    CHECK(transformer_decode(m, 1, logits) == ROPE_ERR_SHAPE);
+    CHECK(transformer_decode(NULL, 1, logits) == ROPE_ERR_NULL);
+    CHECK(transformer_decode(m, 1, NULL) == ROPE_ERR_NULL);
+    CHECK(transformer_decode_reset(m) == ROPE_OK && transformer_decode_length(m) == 0);
+    CHECK(transformer_decode(m, 65, logits) == ROPE_ERR_TOKEN);
+    CHECK(transformer_decode(m, -1, logits) == ROPE_ERR_TOKEN);
+    CHECK(transformer_decode_length(m) == 0);
+    CHECK(transformer_decode(m, tokens[0], logits) == ROPE_OK);  // after the reset: position 0 again
+    worst = 0.0;
+    for (int j = 0; j < 65; j++) worst = fmax(worst, fabs(logits[j] - full[j]));
+    CHECK(worst <= 1e-5 * largest);
+    CHECK(transformer_decode_reset(NULL) == ROPE_ERR_NULL && transformer_decode_length(NULL) == ROPE_ERR_NULL);
+    free(full);
+    transformer_destroy(m);
+}
+
+// ----------------------------------------------------------------------------
 // tensors and initialisation
 
 static void test_tensors_and_init(void) {
@@ -527,6 +574,7 @@ int main(void) {
     test_reference();
     test_errors();
     test_forward_properties();
+    test_decode();
     test_tensors_and_init();
     test_optim();
     test_sampling();
