@@ -50,6 +50,7 @@ typedef struct {
     const uint8_t *mask;        // NULL, or the current head's boolean mask: query i, key j at
     const float *additive;      //   mask[i * mask_q + j * mask_k], 0 = masked; NULL or the additive
     int64_t mask_q, mask_k;     //   mask at the same index
+    int dtype;                  // ATTENTION_DTYPE_*: of q, k, v and out
 } attention_dims;
 
 // Scratch, allocated once per call.
@@ -64,7 +65,86 @@ typedef struct {
     float *p;     // [KEY_BLOCK, 4]: a group's scores, then its probabilities, key-major
     float *m;     // [QUERY_BLOCK]: running max of each row's scores (log2 units)
     float *l;     // [QUERY_BLOCK]: running sum of 2^(score - m)
+    float *row;   // [padded_dim]: an output row in float32 before it is rounded to a 16-bit dtype
 } attention_scratch;
+
+// float16 and bfloat16 <-> float32, bit exact: every 16-bit value converts exactly to float32;
+// float32 rounds to nearest even (float16: overflow to inf, subnormals kept); NaN stays NaN
+// (quiet, with the top bits of its payload), inf stays inf.
+static inline float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = h >> 10 & 0x1Fu, mant = h & 0x3FFu, bits;
+    if (exp == 0x1Fu) {
+        bits = sign | 0x7F800000u | mant << 13;  // inf, NaN
+    } else if (exp) {
+        bits = sign | (exp + 112u) << 23 | mant << 13;
+    } else {
+        float f = (float)mant * 0x1p-24f;  // 0 and the subnormals, exactly
+        memcpy(&bits, &f, sizeof(bits));
+        bits |= sign;
+    }
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+static inline uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    uint32_t sign = x >> 16 & 0x8000u, ax = x & 0x7FFFFFFFu;
+    if (ax > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | (ax >> 13 & 0x3FFu));  // NaN
+    if (ax >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);  // from 65520 (the midpoint to 2^16) on: inf
+    if (ax < 0x38800000u) {
+        // Below 2^-14: a multiple of 2^-24, rounded to nearest even (1024 is the smallest normal).
+        float a;
+        memcpy(&a, &ax, sizeof(a));
+        return (uint16_t)(sign | (uint32_t)rintf(a * 0x1p24f));
+    }
+    // Normal: the exponent rebiased, the mantissa rounded from 23 to 10 bits (a carry moves up).
+    uint32_t r = (ax + 0xFFFu + (ax >> 13 & 1u)) >> 13;
+    return (uint16_t)(sign | (r - (112u << 10)));
+}
+
+static inline float bfloat16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+static inline uint16_t float_to_bfloat16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)(x >> 16 | 0x40u);  // NaN, quiet
+    return (uint16_t)((x + 0x7FFFu + (x >> 16 & 1u)) >> 16);
+}
+
+// dst[0..n) = elements at .. at + n - 1 of a tensor of `dtype` (element index), as float32.
+static void load_row(int dtype, const void *src, size_t at, int n, float *dst) {
+    if (dtype == ATTENTION_DTYPE_FLOAT32) {
+        memcpy(dst, (const float *)src + at, (size_t)n * sizeof(float));
+        return;
+    }
+    const uint16_t *h = (const uint16_t *)src + at;
+    if (dtype == ATTENTION_DTYPE_FLOAT16) {
+        for (int i = 0; i < n; i++) dst[i] = half_to_float(h[i]);
+    } else {
+        for (int i = 0; i < n; i++) dst[i] = bfloat16_to_float(h[i]);
+    }
+}
+
+// Elements at .. at + n - 1 of a tensor of `dtype` = src[0..n), rounded to nearest even.
+static void store_row(int dtype, void *dst, size_t at, int n, const float *src) {
+    if (dtype == ATTENTION_DTYPE_FLOAT32) {
+        memcpy((float *)dst + at, src, (size_t)n * sizeof(float));
+        return;
+    }
+    uint16_t *h = (uint16_t *)dst + at;
+    if (dtype == ATTENTION_DTYPE_FLOAT16) {
+        for (int i = 0; i < n; i++) h[i] = float_to_half(src[i]);
+    } else {
+        for (int i = 0; i < n; i++) h[i] = float_to_bfloat16(src[i]);
+    }
+}
 
 // Where the head vectors of (b, h) are in a [batch, nh, seq, d] tensor in `layout`: vector s is
 // at *base + s * *stride floats.
@@ -257,30 +337,43 @@ static void online_softmax_4(float *p, int count, float *m, float *l, float *alp
     f32x4_store(alpha, scale);
 }
 
-// softcap * tanh(x / softcap) on the n scores of p (log2 units: cap = softcap * log2 e,
-// inv_cap = 1 / cap); -inf (a hidden key) stays -inf, NaN stays NaN, +inf becomes cap.
+// softcap * tanh(s / softcap) on 4 scores (log2 units: cap = softcap * log2 e, inv_cap = 1 / cap);
+// -inf (a hidden key) stays -inf, NaN stays NaN, +inf becomes cap.
 // tanh is Eigen's rational approximation (odd degree 13 over even degree 6) on x clamped to
-// [-7.905, 7.905], where it reaches 1 in float: within 4e-7 of tanh (relative) everywhere. A plain
-// loop without branches, that the compiler vectorises.
+// [-7.905, 7.905], where it reaches 1 in float: within 4e-7 of tanh (relative) everywhere; x itself
+// below |x| 0.0004.
+static inline f32x4 softcap_4(f32x4 s, f32x4 cap, f32x4 inv_cap) {
+    const f32x4 limit = f32x4_splat(7.90531110763549805f);
+    f32x4 x = f32x4_mul(s, inv_cap);
+    // pmax / pmin keep a NaN x.
+    f32x4 c = f32x4_pmin(f32x4_pmax(x, f32x4_splat(-7.90531110763549805f)), limit);
+    f32x4 x2 = f32x4_mul(c, c);
+    f32x4 num = f32x4_splat(-2.76076847742355e-16f);
+    num = f32x4_add(f32x4_mul(num, x2), f32x4_splat(2.00018790482477e-13f));
+    num = f32x4_add(f32x4_mul(num, x2), f32x4_splat(-8.60467152213735e-11f));
+    num = f32x4_add(f32x4_mul(num, x2), f32x4_splat(5.12229709037114e-08f));
+    num = f32x4_add(f32x4_mul(num, x2), f32x4_splat(1.48572235717979e-05f));
+    num = f32x4_add(f32x4_mul(num, x2), f32x4_splat(6.37261928875436e-04f));
+    num = f32x4_add(f32x4_mul(num, x2), f32x4_splat(4.89352455891786e-03f));
+    f32x4 den = f32x4_splat(1.19825839466702e-06f);
+    den = f32x4_add(f32x4_mul(den, x2), f32x4_splat(1.18534705686654e-04f));
+    den = f32x4_add(f32x4_mul(den, x2), f32x4_splat(2.26843463243900e-03f));
+    den = f32x4_add(f32x4_mul(den, x2), f32x4_splat(4.89352518554385e-03f));
+    f32x4 t = f32x4_div(f32x4_mul(c, num), den);
+    t = f32x4_select(f32x4_lt(f32x4_abs(x), f32x4_splat(0.0004f)), x, t);
+    return f32x4_select(f32x4_eq(s, f32x4_splat(-INFINITY)), s, f32x4_mul(cap, t));
+}
+
+// softcap_4 on the n scores of p.
 static void softcap_scores(float *p, int n, float cap, float inv_cap) {
-    for (int i = 0; i < n; i++) {
-        float s = p[i];
-        float x = s * inv_cap;
-        float c = x > 7.90531110763549805f ? 7.90531110763549805f : x < -7.90531110763549805f ? -7.90531110763549805f : x;
-        float x2 = c * c;
-        float num = -2.76076847742355e-16f;
-        num = num * x2 + 2.00018790482477e-13f;
-        num = num * x2 - 8.60467152213735e-11f;
-        num = num * x2 + 5.12229709037114e-08f;
-        num = num * x2 + 1.48572235717979e-05f;
-        num = num * x2 + 6.37261928875436e-04f;
-        num = num * x2 + 4.89352455891786e-03f;
-        float den = 1.19825839466702e-06f;
-        den = den * x2 + 1.18534705686654e-04f;
-        den = den * x2 + 2.26843463243900e-03f;
-        den = den * x2 + 4.89352518554385e-03f;
-        float t = fabsf(x) < 0.0004f ? x : c * num / den;
-        p[i] = s == -INFINITY ? s : cap * t;
+    f32x4 cap4 = f32x4_splat(cap), inv4 = f32x4_splat(inv_cap);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) f32x4_store(p + i, softcap_4(f32x4_load(p + i), cap4, inv4));
+    if (i < n) {
+        float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        memcpy(tail, p + i, (size_t)(n - i) * sizeof(float));
+        f32x4_store(tail, softcap_4(f32x4_load(tail), cap4, inv4));
+        memcpy(p + i, tail, (size_t)(n - i) * sizeof(float));
     }
 }
 
@@ -445,6 +538,88 @@ static const group_kernels four_rows = {scores_4x8, add_values_4x8};
 // Decoding one token, or the last row when seq_q % 4 == 1: not 4x the work for one row.
 static const group_kernels one_row = {scores_1x8, add_values_1x8};
 
+// The bits of the keys 8t..8t+7 of a block that lie in [b, e) (block-relative): bit k for key 8t + k.
+static unsigned range_bits(int t, int b, int e) {
+    int lo = b - 8 * t, hi = e - 8 * t;
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 8 ? 8 : hi;
+    return lo < hi ? (0xFFu >> (8 - (hi - lo))) << lo : 0u;
+}
+
+#define ONES_8 0x0101010101010101ull
+#define HIGHS_8 0x8080808080808080ull
+// Two floats' bits: -inf, and everything but the signs.
+#define MINUS_INFS_2 0xFF800000FF800000ull
+#define MAGNITUDES_2 0x7FFFFFFF7FFFFFFFull
+
+// Which keys of panel t (keys jb + 8t .. + 7) the mask leaves visible to the row whose mask starts
+// at mrow / arow (NULL: no boolean / additive mask), among `bits` (those in the row's range).
+// Whole panels with mask_k 1 are read 8 bytes (or 8 floats) at a time: all visible (bytes nonzero,
+// additive terms no -inf) or all hidden in a few integer operations; the rest key by key.
+// *clean is set when the panel's keys are all visible with additive terms all +-0 (nothing to apply).
+static unsigned mask_bits(const attention_dims *a, const uint8_t *mrow, const float *arow, int t, unsigned bits,
+                          int *clean) {
+    *clean = 0;
+    if (bits == 0xFFu && a->mask_k == 1) {
+        // A whole panel in the row's range: its 8 keys exist.
+        int visible = 1, hidden = 0;
+        if (mrow) {
+            uint64_t x;
+            memcpy(&x, mrow + 8 * t, sizeof(x));
+            if (x == 0) hidden = 1;
+            else if ((x - ONES_8) & ~x & HIGHS_8) visible = 0;  // some byte is 0
+        }
+        if (arow && !hidden) {
+            uint64_t w[4];
+            memcpy(w, arow + 8 * t, sizeof(w));
+            if (w[0] == MINUS_INFS_2 && w[1] == MINUS_INFS_2 && w[2] == MINUS_INFS_2 && w[3] == MINUS_INFS_2) {
+                hidden = 1;
+            } else if ((w[0] | w[1] | w[2] | w[3]) & MAGNITUDES_2) {
+                visible = 0;  // not all +-0 (a causal additive mask's visible panels are): key by key
+            }
+        }
+        if (hidden) return 0u;
+        if (visible) {
+            *clean = 1;
+            return bits;
+        }
+    }
+    for (unsigned rest = bits; rest; rest &= rest - 1) {
+        int k = __builtin_ctz(rest);
+        int64_t at = (int64_t)(8 * t + k) * a->mask_k;
+        if ((mrow && !mrow[at]) || (arow && arow[at] == -INFINITY)) bits &= ~(1u << k);
+    }
+    return bits;
+}
+
+// mask_bits for a whole panel t of 4 rows at once (mask rows mrows[r] / arows[r], mask_k 1, the
+// panel inside every row's range): 1 when every key is visible to every row with additive terms
+// all +-0, 0 when every key is hidden from every row, -1 otherwise (then row by row).
+static int panel_4(const uint8_t *const *mrows, const float *const *arows, int t) {
+    int visible = 1, hidden = 0;
+    if (mrows[0]) {
+        uint64_t x[4], zeros = 0;
+        for (int r = 0; r < 4; r++) {
+            memcpy(&x[r], mrows[r] + 8 * t, sizeof(x[r]));
+            zeros |= (x[r] - ONES_8) & ~x[r];
+        }
+        if ((x[0] | x[1] | x[2] | x[3]) == 0) hidden = 1;
+        else if (zeros & HIGHS_8) visible = 0;
+    }
+    if (arows[0] && !hidden) {
+        uint64_t w[16], any = 0;
+        int infs = 1;
+        for (int r = 0; r < 4; r++) memcpy(w + 4 * r, arows[r] + 8 * t, 4 * sizeof(w[0]));
+        for (int i = 0; i < 16; i++) {
+            any |= w[i];
+            infs &= w[i] == MINUS_INFS_2;
+        }
+        if (infs) hidden = 1;
+        else if (any & MAGNITUDES_2) visible = 0;
+    }
+    return hidden ? 0 : visible ? 1 : -1;
+}
+
 // One group of 4 query rows (i0..i0+3; rows past seq_q are zero padding, their results dropped)
 // against keys [jb, je) (jb a multiple of 8, je - jb <= KEY_BLOCK): scores, mask, softcap, online
 // softmax, P.V. qt: [head_dim, 4] the group's rows; kt: the packed keys; v: key j at v + j * ldv.
@@ -455,64 +630,151 @@ static void attend_group(const attention_dims *a, int i0, int jb, int je, const 
     int d = a->head_dim;
     int count = je - jb;
     int tiles = (count + 7) / 8;
-    const group_kernels *kernels = i0 + 1 == a->seq_q ? &one_row : &four_rows;
-    kernels->scores(qt, kt + (size_t)jb * d, d, tiles, p);
+    int masked = a->mask || a->additive;
+    int real_rows = a->seq_q - i0 < 4 ? a->seq_q - i0 : 4;
 
     // Row r sees the block's keys [row_begin[r], row_end[r]); the rest of its tiles become -inf.
-    // All rows see [lead, all). With a mask, or when a row starts late (a window), seen[j][r] says
-    // whether row r sees key j, a hidden key's score becomes -inf, and `all` ends before the first
-    // key hidden from a real row: add_values must leave such a key out of that row's sum, not only
-    // weigh it 0 (0 * a NaN or inf in v is NaN).
-    uint8_t seen[4 * KEY_BLOCK];
-    int row_begin[4], row_end[4], lead = 0, all = count;
+    // All rows see [lead, all). With a mask, or when a row starts late (a window), vis[t][r] bit k
+    // says whether row r sees key 8t + k, a hidden key's score becomes -inf, and `all` ends before
+    // the first key hidden from a real row: add_values must leave such a key out of that row's sum,
+    // not only weigh it 0 (0 * a NaN or inf in v is NaN).
+    int row_begin[4], row_end[4];
     for (int r = 0; r < 4; r++) {
         int lo, hi;
         row_keys(a, i0 + r, &lo, &hi);
         int b = lo - jb, e = hi - jb;
-        b = b < 0 ? 0 : b < count ? b : count;
-        e = e < 0 ? 0 : e < count ? e : count;
-        row_begin[r] = b;
-        row_end[r] = e;
+        row_begin[r] = b < 0 ? 0 : b < count ? b : count;
+        row_end[r] = e < 0 ? 0 : e < count ? e : count;
+    }
+    uint8_t vis[KEY_BLOCK / 8][4];
+    // need[r]: row r has keys the mask hides in its range, or additive terms to add.
+    int need[4] = {0, 0, 0, 0};
+    if (masked) {
+        // Pad rows (past seq_q) have no mask row: they see nothing (their results are dropped).
+        const uint8_t *mrows[4] = {NULL, NULL, NULL, NULL};
+        const float *arows[4] = {NULL, NULL, NULL, NULL};
+        for (int r = 0; r < real_rows; r++) {
+            int64_t at = (int64_t)(i0 + r) * a->mask_q + (int64_t)jb * a->mask_k;
+            mrows[r] = a->mask ? a->mask + at : NULL;
+            arows[r] = a->additive ? a->additive + at : NULL;
+        }
+        // Panels inside every row's range (4 real rows, mask_k 1) are classified 4 rows at once.
+        int full_lo = 0, full_hi = 0;
+        if (real_rows == 4 && a->mask_k == 1) {
+            int b = row_begin[0], e = row_end[0];
+            for (int r = 1; r < 4; r++) {
+                b = row_begin[r] > b ? row_begin[r] : b;
+                e = row_end[r] < e ? row_end[r] : e;
+            }
+            full_lo = (b + 7) / 8;
+            full_hi = e / 8;
+        }
+        int first = tiles, last = -1;
+        for (int t = 0; t < tiles; t++) {
+            int state = t >= full_lo && t < full_hi ? panel_4(mrows, arows, t) : -1;
+            if (state >= 0) {
+                uint8_t bits = state ? 0xFFu : 0u;
+                vis[t][0] = vis[t][1] = vis[t][2] = vis[t][3] = bits;
+                if (!state) need[0] = need[1] = need[2] = need[3] = 1;
+            } else {
+                for (int r = 0; r < 4; r++) {
+                    unsigned range = r < real_rows ? range_bits(t, row_begin[r], row_end[r]) : 0u, bits = 0u;
+                    int clean = 1;
+                    if (range) bits = mask_bits(a, mrows[r], arows[r], t, range, &clean);
+                    if (bits != range || !clean) need[r] = 1;
+                    vis[t][r] = (uint8_t)bits;
+                }
+            }
+            if (vis[t][0] | vis[t][1] | vis[t][2] | vis[t][3]) {
+                first = t < first ? t : first;
+                last = t;
+            }
+        }
+        // Panels the mask hides from every row at the ends of the block (a causal mask's upper
+        // triangle, padded keys) are skipped, as a causal flag skips them: their -inf scores would
+        // leave m, l and o exactly as they are. (Not with weights, whose scores wait in place.)
+        if (!weights && (first > 0 || last < tiles - 1)) {
+            if (last < 0) return;
+            if (first > 0) memmove(vis, vis[first], (size_t)(last + 1 - first) * sizeof(vis[0]));
+            jb += 8 * first;
+            count = (last + 1 - first) * 8 < je - jb ? (last + 1 - first) * 8 : je - jb;
+            tiles = last + 1 - first;
+            for (int r = 0; r < 4; r++) {
+                int b = row_begin[r] - 8 * first, e = row_end[r] - 8 * first;
+                row_begin[r] = b < 0 ? 0 : b < count ? b : count;
+                row_end[r] = e < 0 ? 0 : e < count ? e : count;
+            }
+        }
+    }
+
+    const group_kernels *kernels = i0 + 1 == a->seq_q ? &one_row : &four_rows;
+    kernels->scores(qt, kt + (size_t)jb * d, d, tiles, p);
+
+    int lead = 0, all = count;
+    for (int r = 0; r < 4; r++) {
+        int b = row_begin[r], e = row_end[r];
         if (e < all) all = e;
         if (b > lead) lead = b;
         for (int j = 0; j < b; j++) p[4 * j + r] = -INFINITY;
         for (int j = e; j < tiles * 8; j++) p[4 * j + r] = -INFINITY;
     }
     if (lead > all) lead = all;
-    int use_seen = a->mask || a->additive || lead > 0;
+    int use_seen = masked || lead > 0;
+    uint8_t seen[4 * KEY_BLOCK];
     if (use_seen) {
-        const float log2e = (float)LOG2E;
-        for (int r = 0; r < 4; r++) {
-            // Pad rows (past seq_q) have no mask row; their results are dropped, so they take no
-            // key outside [lead, all).
-            int real = i0 + r < a->seq_q;
-            int64_t at = real ? (int64_t)(i0 + r) * a->mask_q + (int64_t)jb * a->mask_k : 0;
-            const uint8_t *mrow = real && a->mask ? a->mask + at : NULL;
-            const float *arow = real && a->additive ? a->additive + at : NULL;
-            for (int j = 0; j < tiles * 8; j++) {
-                int s = real && j >= row_begin[r] && j < row_end[r];
-                if (s && mrow && !mrow[j * a->mask_k]) s = 0;
-                if (s && arow) {
-                    float add = arow[j * a->mask_k];
-                    if (add == -INFINITY) {
-                        s = 0;
-                    } else {
-                        p[4 * j + r] += log2e * add;
+        if (masked) {
+            const float log2e = (float)LOG2E;
+            for (int r = 0; r < real_rows; r++) {
+                if (!need[r]) continue;
+                const float *arow =
+                    a->additive ? a->additive + (int64_t)(i0 + r) * a->mask_q + (int64_t)jb * a->mask_k : NULL;
+                for (int t = 0; t < tiles; t++) {
+                    unsigned bits = vis[t][r];
+                    // Hidden keys in the row's range become -inf.
+                    for (unsigned hide = range_bits(t, row_begin[r], row_end[r]) & ~bits; hide; hide &= hide - 1) {
+                        p[4 * (8 * t + __builtin_ctz(hide)) + r] = -INFINITY;
+                    }
+                    if (!arow || !bits) continue;
+                    if (bits == 0xFFu && a->mask_k == 1) {
+                        uint64_t w[4];
+                        memcpy(w, arow + 8 * t, sizeof(w));
+                        if (!((w[0] | w[1] | w[2] | w[3]) & MAGNITUDES_2)) continue;  // all +-0
+                    }
+                    for (; bits; bits &= bits - 1) {
+                        int j = 8 * t + __builtin_ctz(bits);
+                        p[4 * j + r] += log2e * arow[(int64_t)j * a->mask_k];
                     }
                 }
-                if (!s && j >= row_begin[r] && j < row_end[r]) p[4 * j + r] = -INFINITY;
-                seen[4 * j + r] = (uint8_t)s;
+            }
+            // Pad rows see nothing in their range.
+            for (int r = real_rows; r < 4; r++) {
+                for (int j = row_begin[r]; j < row_end[r]; j++) p[4 * j + r] = -INFINITY;
+            }
+        } else {
+            for (int r = 0; r < 4; r++) {
+                for (int t = 0; t < tiles; t++) {
+                    vis[t][r] = (uint8_t)(r < real_rows ? range_bits(t, row_begin[r], row_end[r]) : 0u);
+                }
             }
         }
         // `all`: the first key past lead hidden from a real row.
-        int real_rows = a->seq_q - i0 < 4 ? a->seq_q - i0 : 4;
-        for (int j = lead; j < all; j++) {
-            int every = 1;
-            for (int r = 0; r < real_rows; r++) every &= seen[4 * j + r];
-            if (!every) {
-                all = j;
+        for (int j = lead; j < all;) {
+            int t = j / 8;
+            unsigned every = 0xFFu;
+            for (int r = 0; r < real_rows; r++) every &= vis[t][r];
+            unsigned miss = ~every & (0xFFu << (j % 8)) & 0xFFu;
+            if (miss) {
+                int first_miss = 8 * t + __builtin_ctz(miss);
+                if (first_miss < all) all = first_miss;
                 break;
             }
+            j = 8 * t + 8;
+        }
+        // seen[j][r], for the keys add_values asks about: before lead, and from all on.
+        for (int j = 0; j < tiles * 8; j++) {
+            if (j == lead && all > lead) j = all;
+            if (j >= tiles * 8) break;
+            for (int r = 0; r < 4; r++) seen[4 * j + r] = (uint8_t)((vis[j >> 3][r] >> (j & 7)) & 1u);
         }
     }
     if (a->softcap != 0.0f) softcap_scores(p, tiles * 32, a->softcap, a->inv_softcap);
@@ -616,9 +878,9 @@ static void write_scores(const attention_dims *a, int stage, const float *qt, co
 
 // Attention of one query head against its kv head.
 // qt: the packed queries; kt: the packed keys; v: key j at v + j * ldv.
-// out: row i at out + i * out_stride; weights: NULL or the head's [seq_q, seq_k].
+// out: row i at element out_base + i * out_stride of a tensor of a->dtype; weights: NULL or the head's [seq_q, seq_k].
 static void attend_head(const attention_dims *a, const float *qt, const float *kt, const float *v, size_t ldv,
-                        float *out, size_t out_stride, float *weights, attention_scratch *w) {
+                        void *out, size_t out_base, size_t out_stride, float *weights, attention_scratch *w) {
     int pd = a->padded_dim;
     for (int qb = 0; qb < a->seq_q; qb += QUERY_BLOCK) {
         int rows = a->seq_q - qb < QUERY_BLOCK ? a->seq_q - qb : QUERY_BLOCK;
@@ -649,8 +911,15 @@ static void attend_head(const attention_dims *a, const float *qt, const float *k
         }
         for (int r = 0; r < rows; r++) {
             int i = qb + r;
-            finish_row(a, i, w->o + (size_t)r * pd, w->m[r], w->l[r], out + i * out_stride,
-                       weights ? weights + (size_t)i * a->seq_k : NULL);
+            float *w_row = weights ? weights + (size_t)i * a->seq_k : NULL;
+            if (a->dtype == ATTENTION_DTYPE_FLOAT32) {
+                finish_row(a, i, w->o + (size_t)r * pd, w->m[r], w->l[r], (float *)out + out_base + i * out_stride,
+                           w_row);
+            } else {
+                // In float32, then rounded into the 16-bit output.
+                finish_row(a, i, w->o + (size_t)r * pd, w->m[r], w->l[r], w->row, w_row);
+                store_row(a->dtype, out, out_base + i * out_stride, a->v_dim, w->row);
+            }
         }
     }
 }
@@ -713,6 +982,27 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
                                    int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
                                    int layout, float scale, rope_embedding *rope, int offset,
                                    const attention_options *options) {
+    return rope_attention_forward_typed(q, k, v, out, weights, batch, heads, kv_heads, seq_q, seq_k, head_dim, layout,
+                                        scale, rope, offset, ATTENTION_DTYPE_FLOAT32, options);
+}
+
+int rope_attention_forward_typed_ex(const void *q, const void *k, const void *v, void *out, float *weights, int batch,
+                                    int heads, int kv_heads, int seq_q, int seq_k, int head_dim, int layout,
+                                    float scale, rope_embedding *rope, int offset, int causal, int window_left,
+                                    int window_right, int v_head_dim, float softcap, const int32_t *kv_lengths,
+                                    const uint8_t *mask_data, const float *mask_additive, int mask_stride_b,
+                                    int mask_stride_h, int mask_stride_q, int mask_stride_k, float *scores,
+                                    int scores_stage, int dtype) {
+    attention_mask mask = {mask_data, mask_stride_b, mask_stride_h, mask_stride_q, mask_stride_k, mask_additive};
+    attention_options o = {causal, window_left, window_right, v_head_dim, softcap, kv_lengths,
+                           mask_data || mask_additive ? &mask : NULL, scores, scores_stage};
+    return rope_attention_forward_typed(q, k, v, out, weights, batch, heads, kv_heads, seq_q, seq_k, head_dim, layout,
+                                        scale, rope, offset, dtype, &o);
+}
+
+int rope_attention_forward_typed(const void *q, const void *k, const void *v, void *out, float *weights, int batch,
+                                 int heads, int kv_heads, int seq_q, int seq_k, int head_dim, int layout, float scale,
+                                 rope_embedding *rope, int offset, int dtype, const attention_options *options) {
     attention_options opt = options ? *options : attention_options_defaults();
     const attention_mask *mask = opt.mask;
     if (!q || !k || !v || !out) return ROPE_ERR_NULL;
@@ -733,6 +1023,7 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
     if (!isfinite(q_factor)) return ROPE_ERR_SCALE;
     if (rope && rope->dim > head_dim) return ROPE_ERR_DIM;
     if (opt.causal < ATTENTION_CAUSAL_NONE || opt.causal > ATTENTION_CAUSAL_TOP_LEFT) return ROPE_ERR_VALUE;
+    if (dtype < ATTENTION_DTYPE_FLOAT32 || dtype > ATTENTION_DTYPE_BFLOAT16) return ROPE_ERR_VALUE;
     if (opt.window_left < -1 || opt.window_right < -1) return ROPE_ERR_VALUE;
     float softcap = (float)(opt.softcap * LOG2E);
     if (!(opt.softcap >= 0.0f) || !isfinite(softcap)) return ROPE_ERR_VALUE;
@@ -751,7 +1042,7 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
     if (!fits(batch, heads, seq_q, head_dim) || !fits(batch, kv_heads, seq_k, head_dim) ||
         !fits(batch, kv_heads, seq_k, v_dim) || !fits(batch, heads, seq_q, v_dim) ||
         ((weights || opt.scores) && !fits(batch, heads, seq_q, seq_k)) ||
-        !fits(2 * q_rows + 3 * k_rows + QUERY_BLOCK + 2 + 4 * KEY_BLOCK, widest, 1, 1)) {
+        !fits(2 * q_rows + 3 * k_rows + QUERY_BLOCK + 3 + 4 * KEY_BLOCK, widest, 1, 1)) {
         return ROPE_ERR_SHAPE;
     }
     // RoPE positions: k at offset .. offset + seq_k - 1, q from offset + seq_k - seq_q.
@@ -781,6 +1072,7 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
     a.window_left = opt.window_left;
     a.window_right = opt.window_right;
     a.limit = seq_k;
+    a.dtype = dtype;
     a.softcap = softcap;
     a.inv_softcap = softcap != 0.0f ? 1.0f / softcap : 0.0f;
     if (mask) {
@@ -793,7 +1085,8 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
             for (int h = 0; h < heads; h++) {
                 size_t base, stride;
                 head_rows(layout, batch, heads, seq_q, v_dim, b, h, &base, &stride);
-                for (int i = 0; i < seq_q; i++) memset(out + base + i * stride, 0, (size_t)v_dim * sizeof(float));
+                size_t size = dtype == ATTENTION_DTYPE_FLOAT32 ? sizeof(float) : sizeof(uint16_t);
+                for (int i = 0; i < seq_q; i++) memset((char *)out + (base + i * stride) * size, 0, (size_t)v_dim * size);
             }
         }
         return ROPE_OK;
@@ -802,21 +1095,24 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
     // One allocation for all scratch.
     size_t qt_floats = (size_t)q_rows * head_dim;
     size_t kt_floats = (size_t)k_rows * head_dim;
-    size_t rows_floats = rope ? (size_t)(seq_q > seq_k ? seq_q : seq_k) * head_dim : 0;
-    size_t v_floats = v_dim % 8 ? (size_t)seq_k * padded_dim : 0;
+    // 16-bit tensors are converted to float32 as they are gathered (rows, v) and packed.
+    int half = dtype != ATTENTION_DTYPE_FLOAT32;
+    size_t rows_floats = rope || half ? (size_t)(seq_q > seq_k ? seq_q : seq_k) * head_dim : 0;
+    size_t v_floats = v_dim % 8 || half ? (size_t)seq_k * padded_dim : 0;
     size_t o_floats = (size_t)QUERY_BLOCK * padded_dim;
-    size_t total = qt_floats + kt_floats + rows_floats + v_floats + o_floats + 4 * KEY_BLOCK + 2 * QUERY_BLOCK;
+    size_t total = qt_floats + kt_floats + rows_floats + v_floats + o_floats + 4 * KEY_BLOCK + 2 * QUERY_BLOCK + padded_dim;
     float *block = malloc(total * sizeof(float));
     if (!block) return ROPE_ERR_NOMEM;
     attention_scratch w;
     w.qt = block;
     w.kt = w.qt + qt_floats;
-    w.rows = rope ? w.kt + kt_floats : NULL;
-    w.v = v_dim % 8 ? w.kt + kt_floats + rows_floats : NULL;
+    w.rows = rope || half ? w.kt + kt_floats : NULL;
+    w.v = v_dim % 8 || half ? w.kt + kt_floats + rows_floats : NULL;
     w.o = w.kt + kt_floats + rows_floats + v_floats;
     w.p = w.o + o_floats;
     w.m = w.p + 4 * KEY_BLOCK;
     w.l = w.m + QUERY_BLOCK;
+    w.row = w.l + QUERY_BLOCK;
     // Pad rows of the last query group stay 0 (finite scores, dropped results).
     memset(w.qt, 0, qt_floats * sizeof(float));
 
@@ -833,15 +1129,15 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
             // Keys: rotated once for all the query heads that share them, then packed.
             size_t base, stride;
             head_rows(layout, batch, kv_heads, seq_k, head_dim, b, kvh, &base, &stride);
-            const float *keys = k + base;
+            const float *keys = half ? NULL : (const float *)k + base;
             size_t ldk = stride;
-            if (rope && keys_used > 0) {
-                for (int j = 0; j < keys_used; j++) {
-                    memcpy(w.rows + (size_t)j * head_dim, keys + j * stride, (size_t)head_dim * sizeof(float));
+            if ((rope || half) && keys_used > 0) {
+                for (int j = 0; j < keys_used; j++) load_row(dtype, k, base + j * stride, head_dim, w.rows + (size_t)j * head_dim);
+                if (rope) {
+                    status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, keys_used, head_dim, offset, NULL,
+                                        0, 0);
+                    if (status != ROPE_OK) break;
                 }
-                status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, keys_used, head_dim, offset, NULL, 0,
-                                    0);
-                if (status != ROPE_OK) break;
                 keys = w.rows;
                 ldk = (size_t)head_dim;
             }
@@ -850,12 +1146,12 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
             // Values: read in place when rows are whole chunks of 8, else copied with zero padding.
             size_t v_base, v_stride;
             head_rows(layout, batch, kv_heads, seq_k, v_dim, b, kvh, &v_base, &v_stride);
-            const float *values = v + v_base;
+            const float *values = half ? NULL : (const float *)v + v_base;
             size_t ldv = v_stride;
             if (w.v) {
                 for (int j = 0; j < a.limit; j++) {
                     float *row = w.v + (size_t)j * padded_dim;
-                    memcpy(row, values + j * v_stride, (size_t)v_dim * sizeof(float));
+                    load_row(dtype, v, v_base + j * v_stride, v_dim, row);
                     memset(row + v_dim, 0, (size_t)(padded_dim - v_dim) * sizeof(float));
                 }
                 values = w.v;
@@ -868,14 +1164,14 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
                 // units, packed.
                 size_t q_base, q_stride;
                 head_rows(layout, batch, heads, seq_q, head_dim, b, h, &q_base, &q_stride);
-                const float *queries = q + q_base;
+                const float *queries = half ? NULL : (const float *)q + q_base;
                 size_t ldq = q_stride;
-                if (rope) {
-                    for (int i = 0; i < seq_q; i++) {
-                        memcpy(w.rows + (size_t)i * head_dim, queries + i * q_stride, (size_t)head_dim * sizeof(float));
+                if (rope || half) {
+                    for (int i = 0; i < seq_q; i++) load_row(dtype, q, q_base + i * q_stride, head_dim, w.rows + (size_t)i * head_dim);
+                    if (rope) {
+                        status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, seq_q, head_dim,
+                                            (int)q_position, NULL, 0, 0);
                     }
-                    status = rope_apply(rope, w.rows, w.rows, ROPE_LAYOUT_BHSD, 1, 1, seq_q, head_dim, (int)q_position,
-                                        NULL, 0, 0);
                     if (status != ROPE_OK) break;
                     queries = w.rows;
                     ldq = (size_t)head_dim;
@@ -895,7 +1191,7 @@ int rope_attention_forward_options(const float *q, const float *k, const float *
                 if (scores && stage != ATTENTION_SCORES_SOFTMAX) {
                     write_scores(&a, stage, w.qt, w.kt, w.p, scores + head_offset);
                 }
-                attend_head(&a, w.qt, w.kt, values, ldv, out + out_base, out_stride, head_weights, &w);
+                attend_head(&a, w.qt, w.kt, values, ldv, out, out_base, out_stride, head_weights, &w);
                 if (scores && stage == ATTENTION_SCORES_SOFTMAX) {
                     memcpy(scores + head_offset, head_weights, (size_t)seq_q * seq_k * sizeof(float));
                 }

@@ -150,4 +150,32 @@ int rope_attention_forward_ex(const float *q, const float *k, const float *v, fl
                               int mask_stride_h, int mask_stride_q, int mask_stride_k, float *scores,
                               int scores_stage);
 
+// The element types rope_attention_forward_typed reads q, k, v and writes out in. Masks, weights
+// and scores stay float32.
+enum {
+    ATTENTION_DTYPE_FLOAT32 = 0,
+    ATTENTION_DTYPE_FLOAT16 = 1,   // IEEE binary16, as uint16_t bit patterns
+    ATTENTION_DTYPE_BFLOAT16 = 2,  // the top half of a float32, as uint16_t bit patterns
+};
+
+// rope_attention_forward_options on q, k, v and out of `dtype` (the pointers point to elements of
+// that type; sizes, layouts and strides count elements). 16-bit inputs are converted to float32
+// in the kernel as they are gathered and packed (exactly: every float16 and bfloat16 is a float),
+// everything is computed in float32 as for float32 tensors, and out is rounded to nearest even
+// (float16: overflow to inf, subnormals kept); NaN stays NaN, inf stays inf. Scratch grows by
+// max(seq_q, seq_k) * head_dim + seq_k * v_head_dim floats (rounded up) for the converted rows.
+// Returns what rope_attention_forward_options returns, and ROPE_ERR_VALUE for an unknown dtype.
+int rope_attention_forward_typed(const void *q, const void *k, const void *v, void *out, float *weights, int batch,
+                                 int heads, int kv_heads, int seq_q, int seq_k, int head_dim, int layout, float scale,
+                                 rope_embedding *rope, int offset, int dtype, const attention_options *options);
+
+// rope_attention_forward_ex with a dtype (the WebAssembly export of rope_attention_forward_typed).
+int rope_attention_forward_typed_ex(const void *q, const void *k, const void *v, void *out, float *weights, int batch,
+                                    int heads, int kv_heads, int seq_q, int seq_k, int head_dim, int layout,
+                                    float scale, rope_embedding *rope, int offset, int causal, int window_left,
+                                    int window_right, int v_head_dim, float softcap, const int32_t *kv_lengths,
+                                    const uint8_t *mask_data, const float *mask_additive, int mask_stride_b,
+                                    int mask_stride_h, int mask_stride_q, int mask_stride_k, float *scores,
+                                    int scores_stage, int dtype);
+
 #endif

@@ -38,6 +38,14 @@ static inline f32x4 f32x4_pmin(f32x4 a, f32x4 b) { return wasm_f32x4_pmin(a, b);
 // The lanes' bits as 32-bit integers: shifted left by n (0..31), or added with wrap-around.
 static inline f32x4 f32x4_shl_bits(f32x4 a, int n) { return wasm_i32x4_shl(a, n); }
 static inline f32x4 f32x4_add_bits(f32x4 a, f32x4 b) { return wasm_i32x4_add(a, b); }
+static inline f32x4 f32x4_div(f32x4 a, f32x4 b) { return wasm_f32x4_div(a, b); }
+// |a| per lane (the sign bit cleared; NaN stays NaN).
+static inline f32x4 f32x4_abs(f32x4 a) { return wasm_f32x4_abs(a); }
+// Lane masks: all bits set where a < b (a == b), else 0 (NaN compares false).
+static inline f32x4 f32x4_lt(f32x4 a, f32x4 b) { return wasm_f32x4_lt(a, b); }
+static inline f32x4 f32x4_eq(f32x4 a, f32x4 b) { return wasm_f32x4_eq(a, b); }
+// mask ? a : b per bit (mask from f32x4_lt / f32x4_eq).
+static inline f32x4 f32x4_select(f32x4 mask, f32x4 a, f32x4 b) { return wasm_v128_bitselect(a, b, mask); }
 
 #else
 
@@ -89,6 +97,36 @@ static inline f32x4 f32x4_add_bits(f32x4 a, f32x4 b) {
     memcpy(&x, &a, sizeof(x));
     memcpy(&y, &b, sizeof(y));
     x += y;
+    memcpy(&a, &x, sizeof(a));
+    return a;
+}
+static inline f32x4 f32x4_div(f32x4 a, f32x4 b) { return a / b; }
+static inline f32x4 f32x4_abs(f32x4 a) {
+    u32x4 bits;
+    memcpy(&bits, &a, sizeof(bits));
+    bits &= 0x7FFFFFFFu;
+    memcpy(&a, &bits, sizeof(a));
+    return a;
+}
+// The comparisons' lanes are -1 or 0 as 32-bit integers: all bits set or none, as in wasm.
+static inline f32x4 f32x4_lt(f32x4 a, f32x4 b) {
+    u32x4 mask = (u32x4)(a < b);
+    f32x4 r;
+    memcpy(&r, &mask, sizeof(r));
+    return r;
+}
+static inline f32x4 f32x4_eq(f32x4 a, f32x4 b) {
+    u32x4 mask = (u32x4)(a == b);
+    f32x4 r;
+    memcpy(&r, &mask, sizeof(r));
+    return r;
+}
+static inline f32x4 f32x4_select(f32x4 mask, f32x4 a, f32x4 b) {
+    u32x4 m, x, y;
+    memcpy(&m, &mask, sizeof(m));
+    memcpy(&x, &a, sizeof(x));
+    memcpy(&y, &b, sizeof(y));
+    x = (x & m) | (y & ~m);
     memcpy(&a, &x, sizeof(a));
     return a;
 }

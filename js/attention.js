@@ -8,15 +8,25 @@ import { boolean, checkOptions, describe, finiteNumber, integer, oneOf } from '.
 const LAYOUTS = ['sbhd', 'bshd', 'bhsd'];
 const LAYOUT_CODE = { sbhd: 0, bshd: 1, bhsd: 2 };
 const OPTIONS = ['batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueHeadDim', 'layout', 'causal', 'scale',
-  'rope', 'offset', 'mask', 'maskShape', 'softcap', 'window', 'kvSeqLengths', 'returnWeights', 'returnScores', 'out'];
+  'rope', 'offset', 'mask', 'maskShape', 'softcap', 'window', 'kvSeqLengths', 'returnWeights', 'returnScores', 'out',
+  'dtype'];
 const INT32_MAX = 2 ** 31 - 1;
 // c/attention.h: ATTENTION_CAUSAL_*, ATTENTION_SCORES_*
 const CAUSAL_CODE = { false: 0, true: 1, 'bottom-right': 1, 'top-left': 2 };
 const SCORES = ['raw', 'masked', 'softcapped', 'softmax'];
+// c/attention.h: ATTENTION_DTYPE_*. The 16-bit types travel as their bit patterns in Uint16Arrays.
+const DTYPES = ['float32', 'float16', 'bfloat16'];
 
-/** Checks a q/k/v/out argument: a Float32Array or a tensor of this module, of `length` elements. */
-function checkTensorArgument(module, value, name, length, shapeNote = '') {
-  if (value instanceof WasmTensor) {
+/**
+ * Checks a q/k/v/out argument: a Float32Array or a tensor of this module, of `length` elements; with
+ * a 16-bit dtype, a Uint16Array of bit patterns.
+ */
+function checkTensorArgument(module, value, name, length, shapeNote = '', dtype = 'float32') {
+  if (dtype !== 'float32') {
+    if (!(value instanceof Uint16Array)) {
+      throw new TypeError(`${name} must be a Uint16Array (the ${dtype} bit patterns) with dtype '${dtype}', got ${describe(value)}`);
+    }
+  } else if (value instanceof WasmTensor) {
     if (value.module !== module) throw new TypeError(`${name} is a tensor of another rope-wasm instance`);
     if (value.disposed) throw new TypeError(`${name} is a disposed tensor`);
   } else if (!(value instanceof Float32Array)) {
@@ -116,6 +126,8 @@ export function attention(module, q, k, v, options) {
     windowLeft = integer(window.left ?? -1, 'window.left', -1, INT32_MAX);
     windowRight = integer(window.right ?? -1, 'window.right', -1, INT32_MAX);
   }
+  const dtype = oneOf(options.dtype ?? 'float32', 'dtype', DTYPES);
+  const half = dtype !== 'float32';
   const returnWeights = boolean(options.returnWeights ?? false, 'returnWeights');
   const returnScores = options.returnScores === undefined ? null : oneOf(options.returnScores, 'returnScores', SCORES);
   const rope = options.rope ?? null;
@@ -150,13 +162,13 @@ export function attention(module, q, k, v, options) {
     ['weights', weightsLength], ['scores', returnScores ? scoresLength : 0]]) {
     if (length > 2 ** 30) throw new RangeError(`${name} would have ${length} elements; at most 2^30 fit in WebAssembly memory`);
   }
-  checkTensorArgument(module, q, 'q', qLength);
-  checkTensorArgument(module, k, 'k', kLength);
+  checkTensorArgument(module, q, 'q', qLength, '', dtype);
+  checkTensorArgument(module, k, 'k', kLength, '', dtype);
   const vNote = valueHeadDim !== headDim ? ` ([batch, kvHeads, seqK, valueHeadDim = ${valueHeadDim}])` : '';
-  checkTensorArgument(module, v, 'v', vLength, vNote);
+  checkTensorArgument(module, v, 'v', vLength, vNote, dtype);
   const out = options.out;
   if (out !== undefined) {
-    checkTensorArgument(module, out, 'out', outLength);
+    checkTensorArgument(module, out, 'out', outLength, '', dtype);
     if (out === q && valueHeadDim !== headDim) throw new RangeError('out may be q only when valueHeadDim equals headDim');
   }
 
@@ -169,11 +181,21 @@ export function attention(module, q, k, v, options) {
     if (value) module.f32(ptr, length).set(value);
     return ptr;
   };
+  // 16-bit tensors: their bit patterns, converted in the kernel.
+  const u16 = (ptr, length) => new Uint16Array(module.exports.memory.buffer, ptr, length);
+  const placeHalf = (value, name, length) => {
+    const ptr = module.allocFloats(Math.ceil(length / 2), name);
+    allocated.push(ptr);
+    if (value) u16(ptr, length).set(value);
+    return ptr;
+  };
   try {
-    const qPtr = place(q, 'q', qLength);
-    const kPtr = place(k, 'k', kLength);
-    const vPtr = place(v, 'v', vLength);
-    const outPtr = out instanceof WasmTensor ? out.byteOffset : place(null, 'output', outLength);
+    const qPtr = half ? placeHalf(q, 'q', qLength) : place(q, 'q', qLength);
+    const kPtr = half ? placeHalf(k, 'k', kLength) : place(k, 'k', kLength);
+    const vPtr = half ? placeHalf(v, 'v', vLength) : place(v, 'v', vLength);
+    let outPtr;
+    if (half) outPtr = out === q ? qPtr : placeHalf(null, 'output', outLength);
+    else outPtr = out instanceof WasmTensor ? out.byteOffset : place(null, 'output', outLength);
     const weightsPtr = returnWeights ? place(null, 'weights', weightsLength) : 0;
     const scoresPtr = returnScores ? place(null, 'scores', scoresLength) : 0;
     const ropePtr = rope === null ? 0 : rope[ROPE_POINTER]();
@@ -191,13 +213,21 @@ export function attention(module, q, k, v, options) {
       new Uint8Array(module.exports.memory.buffer, maskBytes, mask.length).set(mask);
     }
     const [sb, sh, sq, sk] = strides ?? [0, 0, 0, 0];
-    const status = module.exports.rope_attention_forward_ex(qPtr, kPtr, vPtr, outPtr, weightsPtr, batch, heads,
-      kvHeads, seqQ, seqK, headDim, LAYOUT_CODE[layout], scale, ropePtr, offset, causal, windowLeft, windowRight,
-      valueHeadDim, softcap, lengthsPtr, maskBytes, maskFloats, sb, sh, sq, sk, scoresPtr,
-      returnScores ? SCORES.indexOf(returnScores) : 0);
+    const args = [qPtr, kPtr, vPtr, outPtr, weightsPtr, batch, heads, kvHeads, seqQ, seqK, headDim, LAYOUT_CODE[layout],
+      scale, ropePtr, offset, causal, windowLeft, windowRight, valueHeadDim, softcap, lengthsPtr, maskBytes, maskFloats,
+      sb, sh, sq, sk, scoresPtr, returnScores ? SCORES.indexOf(returnScores) : 0];
+    const status = half ? module.exports.rope_attention_forward_typed_ex(...args, DTYPES.indexOf(dtype))
+      : module.exports.rope_attention_forward_ex(...args);
     checkStatus(status, what);
     let output;
-    if (out instanceof WasmTensor) {
+    if (half) {
+      if (out !== undefined) {
+        out.set(u16(outPtr, outLength));
+        output = out;
+      } else {
+        output = u16(outPtr, outLength).slice();
+      }
+    } else if (out instanceof WasmTensor) {
       output = out;
     } else if (out !== undefined) {
       out.set(module.f32(outPtr, outLength));

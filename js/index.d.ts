@@ -213,6 +213,12 @@ export interface AttentionOptions {
    * 'raw' (scale q.k), 'masked' (+ mask, -inf where masked), 'softcapped', 'softmax'
    */
   returnScores?: 'raw' | 'masked' | 'softcapped' | 'softmax';
+  /**
+   * the element type of q, k, v and the output: 'float32' (default; Float32Array or tensors), or
+   * 'float16' / 'bfloat16': Uint16Array bit patterns, converted in the kernel, computed in float32,
+   * the output rounded to nearest even (NaN and inf kept). Masks, weights and scores stay float32.
+   */
+  dtype?: 'float32' | 'float16' | 'bfloat16';
   /** default 1 / sqrt(headDim) */
   scale?: number;
   /** RoPE applied inside the kernel to k at offset + j and to q at offset + seqK - seqQ + i */
@@ -223,6 +229,88 @@ export interface AttentionOptions {
   returnWeights?: boolean;
   /** where to write the output (may be q when q is a tensor) */
   out?: Float32Array | WasmTensor;
+  /**
+   * ONNX past_key [batch, kvHeads, pastSeq, headDim] (always this order): concatenated before k along
+   * the sequence (seqK counts only the new k); masks and kvSeqLengths then see pastSeq + seqK keys.
+   * Give pastValue [batch, kvHeads, pastSeq, valueHeadDim] with it.
+   */
+  pastKey?: Float32Array | WasmTensor;
+  pastValue?: Float32Array | WasmTensor;
+  /** also return ONNX present_key/present_value (the concatenations, [batch, kvHeads, pastSeq + seqK, dim]) */
+  returnPresent?: boolean;
+}
+
+/** rw.attention with returnPresent: true. */
+export interface AttentionWithPresent<T> {
+  output: T;
+  /** [batch, kvHeads, pastSeq + seqK, headDim] */
+  presentKey: Float32Array;
+  /** [batch, kvHeads, pastSeq + seqK, valueHeadDim] */
+  presentValue: Float32Array;
+  weights?: Float32Array;
+  scores?: Float32Array;
+}
+
+export interface KvCacheOptions {
+  batch: number;
+  kvHeads: number;
+  headDim: number;
+  /** default headDim */
+  valueHeadDim?: number;
+  /** rotates keys at append (positions length + s, once) and queries at attend (length - seqQ + i) */
+  rope?: RotaryEmbedding;
+  /** tokens to allocate up front (default 0); the cache doubles when an append needs more */
+  capacity?: number;
+}
+
+export interface KvAppendOptions {
+  /** tokens in k and v; default k.length / (batch * kvHeads * headDim) */
+  seq?: number;
+  /** of k and v: 'bhsd' (default), 'bshd' or 'sbhd' */
+  layout?: Layout;
+}
+
+/** rw.attention's options for the queries of the newest seqQ tokens; seqK is the cache length. */
+export interface KvAttendOptions extends Pick<AttentionOptions, 'layout' | 'scale' | 'mask' | 'maskShape' | 'softcap' |
+  'window' | 'kvSeqLengths' | 'returnWeights' | 'returnScores' | 'out'> {
+  /** query heads, a multiple of kvHeads; default kvHeads */
+  heads?: number;
+  /** default q.length / (batch * heads * headDim) */
+  seqQ?: number;
+  /** default true (bottom-right: the last query sees every cached key) */
+  causal?: boolean | 'bottom-right' | 'top-left';
+}
+
+/** A key/value cache in wasm memory for decoding (c/kv_cache.h). */
+export class KvCache {
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly valueHeadDim: number;
+  readonly rope: RotaryEmbedding | null;
+  /** tokens cached */
+  readonly length: number;
+  /** tokens that fit before the cache grows */
+  readonly capacity: number;
+  readonly disposed: boolean;
+  /** appends k [batch, kvHeads, seq, headDim] and v [..., valueHeadDim]; returns the new length */
+  append(k: Float32Array | WasmTensor, v: Float32Array | WasmTensor, options?: KvAppendOptions): number;
+  /** attention of q [batch, heads, seqQ, headDim] over every cached token; output [batch, heads, seqQ, valueHeadDim] */
+  attend(q: Float32Array | WasmTensor, options?: KvAttendOptions & { returnWeights?: false; returnScores?: undefined; out?: undefined }): Float32Array;
+  attend<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor,
+    options: KvAttendOptions & { returnWeights?: false; returnScores?: undefined; out: T }): T;
+  attend(q: Float32Array | WasmTensor, options: KvAttendOptions & ({ returnWeights: true } | { returnScores: NonNullable<AttentionOptions['returnScores']> })):
+    { output: Float32Array | WasmTensor; weights?: Float32Array; scores?: Float32Array };
+  /** keeps the first n tokens (0 <= n <= length) */
+  truncate(n: number): void;
+  /** empties the cache, keeping its memory */
+  reset(): void;
+  /** ONNX present_key: [batch, kvHeads, length, headDim] */
+  presentKey(): Float32Array;
+  /** ONNX present_value: [batch, kvHeads, length, valueHeadDim] */
+  presentValue(): Float32Array;
+  dispose(): void;
+  [Symbol.dispose](): void;
 }
 
 export interface AttentionWithWeights<T> {
@@ -293,6 +381,16 @@ export class RopeModule {
     sinCache: Float32Array | WasmTensor, options: RotaryCacheOptions & { out: T }): T;
   /** softmax(scale q k^T [+ causal mask]) v; rows that see no key are zeros. */
   attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
+    options: AttentionOptions & { returnPresent: true; out?: undefined }): AttentionWithPresent<Float32Array>;
+  attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
+    v: Float32Array | WasmTensor, options: AttentionOptions & { returnPresent: true; out: T }): AttentionWithPresent<T>;
+  /** dtype 'float16' / 'bfloat16': q, k, v and the output are Uint16Array bit patterns */
+  attention(q: Uint16Array, k: Uint16Array, v: Uint16Array, options: Omit<AttentionOptions, 'out' | 'dtype'> &
+    { dtype: 'float16' | 'bfloat16'; returnWeights?: false; returnScores?: undefined; out?: Uint16Array }): Uint16Array;
+  attention(q: Uint16Array, k: Uint16Array, v: Uint16Array, options: Omit<AttentionOptions, 'out' | 'dtype'> &
+    { dtype: 'float16' | 'bfloat16'; out?: Uint16Array } & ({ returnWeights: true } | { returnScores: NonNullable<AttentionOptions['returnScores']> })):
+    { output: Uint16Array; weights?: Float32Array; scores?: Float32Array };
+  attention(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor, v: Float32Array | WasmTensor,
     options: AttentionOptions & { returnWeights?: false; returnScores?: undefined; out?: undefined }): Float32Array;
   attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
     v: Float32Array | WasmTensor, options: AttentionOptions & { returnWeights?: false; returnScores?: undefined; out: T }): T;
@@ -306,6 +404,8 @@ export class RopeModule {
   attention<T extends Float32Array | WasmTensor>(q: Float32Array | WasmTensor, k: Float32Array | WasmTensor,
     v: Float32Array | WasmTensor, options: AttentionOptions & { returnScores: NonNullable<AttentionOptions['returnScores']>; out: T }): AttentionWithScores<T>;
   rotaryMultiHeadAttention(options: RotaryMultiHeadAttentionOptions): RotaryMultiHeadAttention;
+  /** A key/value cache in wasm memory for decoding: append new tokens, attend over all of them. */
+  kvCache(options: KvCacheOptions): KvCache;
   /** The seed's character-level RoPE transformer, trainable in wasm. */
   transformer(options: TransformerOptions): Transformer;
   /** A zero-filled tensor of `length` float32 elements in wasm memory. */

@@ -3,6 +3,7 @@ export { loadRope, RopeModule } from './module.js';
 export { RotaryEmbedding } from './rotary-embedding.js';
 export { RotaryMultiHeadAttention } from './mha.js';
 export { WasmTensor } from './tensor.js';
+export { KvCache } from './kv-cache.js';
 export { simdSupported } from './loader.js';
 export { Transformer } from './transformer.js';
 export { Trainer, createTrainer } from './trainer.js';

@@ -1,6 +1,7 @@
 // module.js: one instance of the WebAssembly module and the objects made from it.
 
 import { attention } from './attention.js';
+import { KvCache, attentionWithPast, wantsPast } from './kv-cache.js';
 import { instantiate, simdSupported } from './loader.js';
 import { RotaryMultiHeadAttention } from './mha.js';
 import { applyRotaryWithCache } from './rotary-cache.js';
@@ -41,7 +42,18 @@ export class RopeModule {
    * offset, returnWeights, out}. See index.d.ts.
    */
   attention(q, k, v, options) {
+    // pastKey/pastValue/returnPresent: ONNX's past/present, in js/kv-cache.js
+    if (wantsPast(options)) return attentionWithPast(this, q, k, v, options);
     return attention(this, q, k, v, options);
+  }
+
+  /**
+   * A key/value cache in wasm memory for decoding: {batch, kvHeads, headDim, valueHeadDim, rope,
+   * capacity}; append(k, v), attend(q), truncate(n), reset(), presentKey(), presentValue(). See
+   * index.d.ts.
+   */
+  kvCache(options) {
+    return new KvCache(this, options);
   }
 
   /**

@@ -345,3 +345,189 @@ describe('bad input to the attention options', () => {
     assert.equal(rw.heapInUse(), level);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// float16 and bfloat16 tensors (dtype): Uint16Array bit patterns in and out, converted in the kernel.
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+const roundEven = (y) => {
+  const f = Math.floor(y);
+  const d = y - f;
+  if (d !== 0.5) return d > 0.5 ? f + 1 : f;
+  return f % 2 === 0 ? f : f + 1;
+};
+/** float16 bits -> number, and number -> float16 bits (round to nearest even), written here. */
+function halfToNumber(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return e === 0 ? sign * m * 2 ** -24 : sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+function numberToHalf(x) {
+  if (Number.isNaN(x)) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a >= 65520) return sign | 0x7c00;
+  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24);
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  if (2 ** (e + 1) <= a) e++;
+  const m = roundEven((a / 2 ** e - 1) * 1024);
+  return m === 1024 ? sign | ((e + 16) << 10) : sign | ((e + 15) << 10) | m;
+}
+function bfloat16ToNumber(h) {
+  U32[0] = h << 16;
+  return F32[0];
+}
+function numberToBfloat16(x) {
+  F32[0] = x;
+  const bits = U32[0];
+  if (Number.isNaN(F32[0])) return (bits >>> 16) | 0x40;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+const HALF = {
+  float16: { decode: halfToNumber, encode: numberToHalf, eps: 2 ** -11, tiny: 2 ** -25 },
+  bfloat16: { decode: bfloat16ToNumber, encode: numberToBfloat16, eps: 2 ** -8, tiny: 0 },
+};
+const toHalf = (dtype, values) => Uint16Array.from(values, (x) => HALF[dtype].encode(x));
+const fromHalf = (dtype, bits) => Float64Array.from(bits, (h) => HALF[dtype].decode(h));
+
+/**
+ * Each element within half an ulp of the 16-bit type of the float64 value (the output's rounding)
+ * plus `rel` of the largest magnitude (the float32 computation, or another implementation's).
+ */
+function assertHalfClose(actual, expected, dtype, what, rel = REL_TOL) {
+  const { eps, tiny } = HALF[dtype];
+  let mag = 1e-30;
+  for (const e of expected) mag = Math.max(mag, Math.abs(e));
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (Number.isNaN(a) || Number.isNaN(e)) assert.fail(`${what}: element ${i} is ${a}, expected ${e}`);
+    const tol = eps * Math.abs(e) + tiny + rel * mag;
+    if (!(Math.abs(a - e) <= tol)) assert.fail(`${what}: element ${i} is ${a}, expected ${e} (tolerance ${tol})`);
+  }
+}
+
+describe('float16 and bfloat16 tensors (dtype)', () => {
+  test('the test conversions round trip every pattern', () => {
+    for (let h = 0; h < 65536; h++) {
+      for (const dtype of ['float16', 'bfloat16']) {
+        const x = HALF[dtype].decode(h);
+        if (!Number.isNaN(x)) assert.equal(HALF[dtype].encode(x), h, `${dtype} ${h}`);
+      }
+    }
+  });
+
+  for (const dtype of ['float16', 'bfloat16']) {
+    test(`${dtype}: random shapes and options against float64`, () => {
+      const random = randomGenerator(dtype === 'float16' ? 161 : 162);
+      for (const [name, rw] of Object.entries(builds)) {
+        for (let n = 0; n < 40; n++) {
+          const kvHeads = pick(random, [1, 2]);
+          const heads = kvHeads * pick(random, [1, 2]);
+          const batch = pick(random, [1, 2]);
+          const seqQ = n % 8 === 0 ? between(random, 100, 140) : between(random, 1, 12);
+          const seqK = n % 8 === 0 ? between(random, 100, 160) : between(random, 1, 12);
+          const headDim = pick(random, [4, 8, 13, 16]);
+          const valueHeadDim = pick(random, [headDim, headDim, 6]);
+          const layout = pick(random, ['bhsd', 'bshd', 'sbhd']);
+          const causal = pick(random, [false, true, 'top-left']);
+          const softcap = pick(random, [0, 0, 3]);
+          const window = pick(random, [null, null, { left: 3 }]);
+          const values = (count, amplitude) => Array.from(randomArray(count, random), (x) => x * amplitude);
+          const q = toHalf(dtype, values(batch * heads * seqQ * headDim, 2));
+          const k = toHalf(dtype, values(batch * kvHeads * seqK * headDim, 2));
+          const v = toHalf(dtype, values(batch * kvHeads * seqK * valueHeadDim, 4));
+          const mask = n % 3 === 0 ? Float32Array.from(randomArray(seqQ * seqK, random), (x) => (x < -0.7 ? -Infinity : x)) : undefined;
+          const shape = { batch, heads, kvHeads, seqQ, seqK, headDim, valueHeadDim, layout, causal, softcap };
+          const options = { ...shape, ...(window ? { window } : {}), ...(mask ? { mask } : {}) };
+          const out = rw.attention(q, k, v, { ...options, dtype });
+          assert.ok(out instanceof Uint16Array);
+          assert.equal(out.length, batch * heads * seqQ * valueHeadDim);
+          const additive = mask ? (b, h, i, j) => mask[i * seqK + j] : null;
+          const ref = attentionF64(fromHalf(dtype, q), fromHalf(dtype, k), fromHalf(dtype, v), { ...shape, window, additive });
+          assertHalfClose(fromHalf(dtype, out), ref.out, dtype, `${name} ${dtype} case ${n} ${JSON.stringify(shape)}`);
+          // Bit for bit the float32 kernel on the same (exactly converted) values, rounded.
+          const f32 = rw.attention(Float32Array.from(fromHalf(dtype, q)), Float32Array.from(fromHalf(dtype, k)),
+            Float32Array.from(fromHalf(dtype, v)), options);
+          assert.deepEqual(out, toHalf(dtype, f32), `${name} ${dtype} case ${n}: the float32 result rounded`);
+        }
+      }
+    });
+  }
+
+  test('NaN and inf pass through; large values round to inf in float16; out may be q; weights stay float32', () => {
+    const rw = builds.simd;
+    // One key: out is v exactly, whatever its bits.
+    const patterns = Uint16Array.from([0x3c00, 0x7c00, 0xfc00, 0x7e00, 0x0001, 0x8001, 0x7bff, 0x03ff]);
+    for (const dtype of ['float16', 'bfloat16']) {
+      const out = rw.attention(new Uint16Array(1), new Uint16Array(1), patterns,
+        { batch: 1, heads: 1, seqQ: 1, headDim: 1, valueHeadDim: 8, dtype });
+      for (let i = 0; i < 8; i++) {
+        const want = HALF[dtype].decode(patterns[i]);
+        const got = HALF[dtype].decode(out[i]);
+        assert.ok(Number.isNaN(want) ? Number.isNaN(got) : got === want, `${dtype} pattern ${patterns[i].toString(16)}: ${got}`);
+      }
+    }
+    // 65504 and 65504 + 32 (bfloat16 can hold it): the mean of two keys, 65520, is float16's inf.
+    const big = rw.attention(new Uint16Array(1), new Uint16Array(2), Uint16Array.from([0x7bff, 0x7bff]),
+      { batch: 1, heads: 1, seqQ: 1, seqK: 2, headDim: 1, dtype: 'float16' });
+    assert.equal(big[0], 0x7bff);
+    const q = toHalf('float16', [1, 0, 0, 1, 0.5, 0.5, 1, 1]);
+    const expected = rw.attention(q, q, q, { batch: 1, heads: 1, seqQ: 4, headDim: 2, dtype: 'float16' });
+    const result = rw.attention(q.slice(), q, q, { batch: 1, heads: 1, seqQ: 4, headDim: 2, dtype: 'float16', returnWeights: true });
+    assert.ok(result.weights instanceof Float32Array);
+    assert.deepEqual(result.output, expected);
+    const inPlace = q.slice();
+    assert.equal(rw.attention(inPlace, q, q, { batch: 1, heads: 1, seqQ: 4, headDim: 2, dtype: 'float16', out: inPlace }), inPlace);
+    assert.deepEqual(inPlace, expected);
+  });
+
+  test('float16 against onnxruntime-node (float16 ONNX Attention-23 models)', async () => {
+    // onnxruntime-node runs Attention-23 in float16 on the CPU; not in bfloat16 (no kernel).
+    const random = randomGenerator(163);
+    const combos = [
+      { batch: 1, heads: 2, seqQ: 5, seqK: 5, headDim: 8, attributes: {} },
+      { batch: 2, heads: 2, seqQ: 7, seqK: 7, headDim: 16, attributes: { is_causal: 1 } },
+      { batch: 1, heads: 4, kvHeads: 2, seqQ: 3, seqK: 9, headDim: 8, attributes: { is_causal: 1 } },
+      { batch: 1, heads: 2, seqQ: 6, seqK: 6, headDim: 8, attributes: { softcap: 2.5 } },
+      { batch: 1, heads: 2, seqQ: 130, seqK: 130, headDim: 32, attributes: { is_causal: 1, scale: 0.3 } },
+    ];
+    for (const c of combos) {
+      const kvHeads = c.kvHeads ?? c.heads;
+      const dimsQ = [c.batch, c.heads, c.seqQ, c.headDim];
+      const dimsK = [c.batch, kvHeads, c.seqK, c.headDim];
+      const q = toHalf('float16', randomArray(dimsQ.reduce((a, b) => a * b), random));
+      const k = toHalf('float16', randomArray(dimsK.reduce((a, b) => a * b), random));
+      const v = toHalf('float16', Array.from(randomArray(dimsK.reduce((a, b) => a * b), random), (x) => 3 * x));
+      const model = singleNodeModel({ opType: 'Attention', opset: 23,
+        inputs: [{ name: 'Q', type: 'float16', dims: dimsQ }, { name: 'K', type: 'float16', dims: dimsK }, { name: 'V', type: 'float16', dims: dimsK }],
+        outputs: [{ name: 'Y', type: 'float16', dims: dimsQ }], attributes: c.attributes });
+      const session = await ort.InferenceSession.create(model);
+      const y = (await session.run({ Q: new ort.Tensor('float16', q, dimsQ), K: new ort.Tensor('float16', k, dimsK),
+        V: new ort.Tensor('float16', v, dimsK) })).Y.data;
+      const ours = builds.simd.attention(q, k, v, { batch: c.batch, heads: c.heads, kvHeads, seqQ: c.seqQ, seqK: c.seqK,
+        headDim: c.headDim, dtype: 'float16', causal: c.attributes.is_causal ? 'top-left' : false,
+        softcap: c.attributes.softcap ?? 0, scale: c.attributes.scale ?? 1 / Math.sqrt(c.headDim) });
+      // Each side rounds its output to float16 (half an ulp each), and onnxruntime may round on the way.
+      assertHalfClose(fromHalf('float16', ours), fromHalf('float16', y), 'float16', `onnxruntime ${JSON.stringify(c)}`, 2e-3);
+    }
+  });
+
+  test('bad dtype input: clear errors, module still usable', () => {
+    const rw = builds.simd;
+    const base = { batch: 1, heads: 1, seqQ: 2, headDim: 2 };
+    const h = new Uint16Array(4);
+    const level = rw.heapInUse();
+    assert.throws(() => rw.attention(h, h, h, { ...base, dtype: 'float64' }), (e) => e instanceof RangeError && /dtype must be one of 'float32', 'float16', 'bfloat16'/.test(e.message));
+    assert.throws(() => rw.attention(new Float32Array(4), h, h, { ...base, dtype: 'float16' }), (e) => e instanceof TypeError && /q must be a Uint16Array \(the float16 bit patterns\)/.test(e.message));
+    assert.throws(() => rw.attention(h, h, h, base), (e) => e instanceof TypeError && /q must be a Float32Array/.test(e.message));
+    assert.throws(() => rw.attention(h, h, new Uint16Array(3), { ...base, dtype: 'bfloat16' }), (e) => e instanceof RangeError && /v has length 3; expected 4/.test(e.message));
+    assert.throws(() => rw.attention(h, h, h, { ...base, dtype: 'float16', out: new Float32Array(4) }), (e) => e instanceof TypeError && /out must be a Uint16Array/.test(e.message));
+    assert.equal(rw.attention(h, h, h, { ...base, dtype: 'float16' }).length, 4, 'still usable');
+    assert.equal(rw.heapInUse(), level, 'nothing leaked');
+  });
+});

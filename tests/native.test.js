@@ -43,7 +43,7 @@ function assertAllPassed(stdout) {
 }
 
 // The C modules with unit tests of their own: tests/native/test_NAME.c.
-const MODULES = ['rope', 'gemm', 'attention', 'mha', 'scores', 'model', 'train_ops'];
+const MODULES = ['rope', 'gemm', 'attention', 'mha', 'scores', 'model', 'train_ops', 'kv_cache'];
 
 for (const name of MODULES) {
   test(`C unit tests of ${name} pass under ASan, UBSan and LeakSanitizer`, () => {

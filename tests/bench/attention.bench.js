@@ -34,6 +34,9 @@
 // mask and with softcap, next to onnxruntime-node's opset-23 Attention with is_causal and with the
 // additive mask (models built here); and a causal sliding window of 256 keys over 16,384 tokens
 // against full causal attention over the same 16,384 tokens (zero-copy, 8 heads of 64).
+// A third table (alone with --kv-cache) times a decoding loop of 512 steps with rw.kvCache against
+// re-passing the whole cache to rw.attention each step, rw.attention's ONNX-style past/present and
+// onnxruntime-node's Attention-23 with past_key/past_value (kvCacheBench, the last section).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,13 +52,15 @@ import { maxAbs, maxAbsDiff, median, randomArray, shuffled, timeAsync, timeSync 
 
 const args = process.argv.slice(2);
 for (const arg of args) {
-  if (arg !== '--quick' && arg !== '--options') {
-    throw new Error(`attention.bench.js: unknown argument ${arg} (--quick, --options)`);
+  if (arg !== '--quick' && arg !== '--options' && arg !== '--kv-cache') {
+    throw new Error(`attention.bench.js: unknown argument ${arg} (--quick, --options, --kv-cache)`);
   }
 }
 const QUICK = args.includes('--quick');
 // --options: only the table of the attention options (masks, sliding window).
 const OPTIONS_ONLY = args.includes('--options');
+// --kv-cache: only the table of KV-cache decoding (kvCacheBench, at the end of this file).
+const KV_CACHE_ONLY = args.includes('--kv-cache');
 
 const BASE = 10000;
 const TOLERANCE = 1e-4;  // relative to max |rope-wasm's output|
@@ -700,6 +705,34 @@ const fixed = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits)
 const ratio = (value) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)}x` : '-');
 const MiB = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
+// float32 <-> the bit patterns of float16 / bfloat16 (round to nearest even), for the 16-bit rows.
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+function toFloat16Bits(x) {
+  const sign = x < 0 ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (!(a < 65520)) return Number.isNaN(a) ? 0x7e00 : sign | 0x7c00;
+  if (a < 2 ** -14) return sign | Math.round(a * 2 ** 24);
+  F32[0] = a;
+  const bits = U32[0];
+  return sign | (((bits + 0xfff + ((bits >>> 13) & 1)) >>> 13) - (112 << 10));
+}
+function fromFloat16Bits(h) {
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  const value = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1 + m / 1024) * 2 ** (e - 15);
+  return h & 0x8000 ? -value : value;
+}
+function toBfloat16Bits(x) {
+  F32[0] = x;
+  const bits = U32[0];
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function fromBfloat16Bits(h) {
+  U32[0] = h << 16;
+  return F32[0];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The attention options, against the plain kernel and onnxruntime-node, in one run.
 
@@ -757,6 +790,30 @@ async function optionsBench() {
     if (!(err <= TOLERANCE * maxAbs(expected))) throw new Error(`${label}: differs from rope-wasm by ${err}`);
     calls.push({ key, label, call: () => session.run(feeds), async: true });
   }
+  // 16-bit tensors in and out (Uint16Array bit patterns, converted in the kernel) against float32
+  // arrays in and out (both copied into wasm memory at each call), causal; onnxruntime-node's
+  // float16 Attention alongside (it has no bfloat16 kernel).
+  const causalArrays = { batch: 1, heads, seqQ: seq, headDim: d, causal: true };
+  const halves = { float16: [q, k, v].map((a) => Uint16Array.from(a, toFloat16Bits)),
+    bfloat16: [q, k, v].map((a) => Uint16Array.from(a, toBfloat16Bits)) };
+  calls.push({ key: 'f32arrays', label: 'causal, float32 arrays in and out (copied)', call: () => rw.attention(q, k, v, causalArrays), async: false });
+  for (const [dtype, key] of [['float16', 'f16'], ['bfloat16', 'bf16']]) {
+    const call = () => rw.attention(...halves[dtype], { ...causalArrays, dtype });
+    const y = call();
+    const back = dtype === 'float16' ? fromFloat16Bits : fromBfloat16Bits;
+    let err = 0;
+    for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(back(y[i]) - expected[i]));
+    if (!(err <= (dtype === 'float16' ? 2e-3 : 1.6e-2) * maxAbs(expected))) throw new Error(`${dtype}: differs from float32 by ${err}`);
+    calls.push({ key, label: `causal, ${dtype} in and out (Uint16Array, copied)`, call, async: false });
+  }
+  {
+    const io16 = (name) => ({ name, type: 'float16', dims });
+    const model = singleNodeModel({ opType: 'Attention', opset: 23, inputs: [io16('Q'), io16('K'), io16('V')], outputs: [io16('Y')], attributes: { is_causal: 1 } });
+    const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const feeds = Object.fromEntries(['Q', 'K', 'V'].map((name, i) => [name, new ortNode.Tensor('float16', halves.float16[i], dims)]));
+    await session.run(feeds);
+    calls.push({ key: 'ortF16', label: 'onnxruntime-node, is_causal, float16', call: () => session.run(feeds), async: true });
+  }
   // Interleaved rounds, a new order each round; median per row.
   const samples = new Map(calls.map((c) => [c.key, []]));
   const rounds = QUICK ? 4 : 16;
@@ -807,11 +864,13 @@ async function optionsBench() {
   lines.push('| case | ms | causal flag ms / this ms | not causal ms / this ms | onnxruntime-node ms / this ms |');
   lines.push('| --- | --- | --- | --- | --- |');
   for (const c of calls) {
-    const peer = c.key === 'ortMask' || c.key === 'additive' || c.key === 'bool' ? ms.ortMask : ms.ortCausal;
+    const peer = c.key === 'ortMask' || c.key === 'additive' || c.key === 'bool' ? ms.ortMask
+      : c.key === 'f16' || c.key === 'bf16' ? ms.ortF16 : ms.ortCausal;
     lines.push(`| ${c.label} | ${fixed(ms[c.key], 3)} | ${ratio(ms.plain / ms[c.key])} | ${ratio(ms.full / ms[c.key])} | ${c.key.startsWith('ort') ? '-' : ratio(peer / ms[c.key])} |`);
   }
   lines.push('');
-  lines.push('(onnxruntime-node column: against its masked model for the mask rows, its is_causal model for the others.)');
+  lines.push('(onnxruntime-node column: against its masked model for the mask rows, its float16 model for the 16-bit rows, its is_causal model for the others.)');
+  lines.push(`16-bit tensors in and out against float32 arrays in and out (all copied at each call), causal: float16 ${ratio(ms.f32arrays / ms.f16)} the speed of float32, bfloat16 ${ratio(ms.f32arrays / ms.bf16)}.`);
   lines.push(`Sliding window, causal, left 255 (256 keys per query), [1, 8, 16384, 64], zero-copy: ${fixed(windowMs, 1)} ms; full causal over the same 16,384 tokens: ${fixed(fullMs, 0)} ms: ${ratio(fullMs / windowMs)} faster; causal over 256 tokens: ${fixed(shortMs, 2)} ms (x 64 = ${fixed(shortMs * 64, 1)} ms, the window's work in 256-token pieces).`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -921,9 +980,144 @@ async function main() {
   log('done');
 }
 
-if (OPTIONS_ONLY) {
+// ---------------------------------------------------------------------------------------------
+// KV-cache decoding (rw.kvCache, c/kv_cache.h): a loop of 512 decoding steps, 8 heads of 64,
+// batch 1, float32, from an empty cache and after a prompt of 512 tokens. Each step appends one
+// token's k and v and attends its query over every cached token (causal bottom-right; the query
+// is the newest token). Rows, all in this run, interleaved rounds, median per row:
+//   kvCache: rw.kvCache, append + attend (Float32Arrays of one token in and out);
+//   re-pass: the whole cache as Float32Arrays passed to rw.attention each step (seqK = t + 1,
+//     layout sbhd: copied into wasm memory at each call);
+//   rw.attention past/present: ONNX style, pastKey/pastValue in, presentKey/presentValue out and
+//     fed back (a concatenation per step, as ONNX Attention does);
+//   onnxruntime-node: an opset-23 Attention with past_key/past_value inputs and
+//     present_key/present_value outputs (built here), present fed back as past each step.
+// Every row's 512 outputs are checked against the kvCache row's before anything is timed.
+// Timed: the whole loop, the cache's creation and the prompt's append (or its upload) included.
+
+async function kvCacheBench() {
+  const { singleNodeModel } = await import('../helpers/onnx-model.js');
+  const rw = await loadRope();
+  const [heads, d, steps, promptLength] = [8, 64, 512, 512];
+  const row = heads * d;
+  const maxLength = promptLength + steps;
+  // token t: k and v rows [1, 8, 1, 64] (the same memory in every layout); K, V as sbhd [t, 1, 8, 64]
+  const K = randomArray(maxLength * row, 41);
+  const V = randomArray(maxLength * row, 42);
+  const Q = randomArray(steps * row, 43);
+  const token = (x, t) => x.subarray(t * row, (t + 1) * row);
+  const toBhsd = (x, seq) => {
+    const y = new Float32Array(seq * row);
+    for (let s = 0; s < seq; s++) for (let h = 0; h < heads; h++) y.set(x.subarray((s * heads + h) * d, (s * heads + h + 1) * d), (h * seq + s) * d);
+    return y;
+  };
+  const promptBhsd = { k: toBhsd(K, promptLength), v: toBhsd(V, promptLength) };
+  const scenarios = [{ key: 'empty', label: 'from an empty cache (keys 1..512)', prompt: 0 },
+    { key: 'prompt', label: 'after a prompt of 512 (keys 513..1024)', prompt: promptLength }];
+  const base = { batch: 1, heads, seqQ: 1, headDim: d, causal: true };
+
+  const kvCacheLoop = (prompt, outputs) => {
+    const cache = rw.kvCache({ batch: 1, kvHeads: heads, headDim: d });
+    if (prompt) cache.append(K.subarray(0, prompt * row), V.subarray(0, prompt * row), { layout: 'sbhd' });
+    const out = new Float32Array(row);
+    for (let i = 0; i < steps; i++) {
+      cache.append(token(K, prompt + i), token(V, prompt + i));
+      cache.attend(token(Q, i), { heads, out });
+      outputs?.push(out.slice());
+    }
+    cache.dispose();
+  };
+  const rePassLoop = (prompt, outputs) => {
+    const out = new Float32Array(row);
+    for (let i = 0; i < steps; i++) {
+      const n = prompt + i + 1;
+      rw.attention(token(Q, i), K.subarray(0, n * row), V.subarray(0, n * row), { ...base, seqK: n, layout: 'sbhd', out });
+      outputs?.push(out.slice());
+    }
+  };
+  const pastPresentLoop = (prompt, outputs) => {
+    let pastKey = prompt ? promptBhsd.k : new Float32Array(0);
+    let pastValue = prompt ? promptBhsd.v : new Float32Array(0);
+    for (let i = 0; i < steps; i++) {
+      const r = rw.attention(token(Q, i), token(K, prompt + i), token(V, prompt + i), { ...base, pastKey, pastValue, returnPresent: true });
+      ({ presentKey: pastKey, presentValue: pastValue } = r);
+      outputs?.push(r.output);
+    }
+  };
+  const dims = (seq) => [1, heads, seq, d];
+  const model = singleNodeModel({
+    opType: 'Attention', opset: 23,
+    inputs: [{ name: 'Q', type: 'float', dims: dims(1) }, { name: 'K', type: 'float', dims: dims(1) },
+      { name: 'V', type: 'float', dims: dims(1) }, { name: '', type: 'float', dims: [1] },
+      { name: 'PK', type: 'float', dims: dims('P') }, { name: 'PV', type: 'float', dims: dims('P') }],
+    outputs: [{ name: 'Y', type: 'float', dims: dims(1) }, { name: 'PKo', type: 'float', dims: dims('T') },
+      { name: 'PVo', type: 'float', dims: dims('T') }],
+    attributes: { is_causal: 1 },
+  });
+  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const ortLoop = async (prompt, outputs) => {
+    let pk = new ortNode.Tensor('float32', prompt ? promptBhsd.k : new Float32Array(0), dims(prompt));
+    let pv = new ortNode.Tensor('float32', prompt ? promptBhsd.v : new Float32Array(0), dims(prompt));
+    for (let i = 0; i < steps; i++) {
+      const t = (x, j) => new ortNode.Tensor('float32', token(x, j), dims(1));
+      const r = await session.run({ Q: t(Q, i), K: t(K, prompt + i), V: t(V, prompt + i), PK: pk, PV: pv });
+      pk = r.PKo;
+      pv = r.PVo;
+      outputs?.push(r.Y.data);
+    }
+  };
+  const impls = [
+    { key: 'cache', label: 'rope-wasm kvCache (append + attend)', loop: kvCacheLoop, async: false },
+    { key: 'repass', label: 'rope-wasm rw.attention, whole cache re-passed each step', loop: rePassLoop, async: false },
+    { key: 'past', label: 'rope-wasm rw.attention with pastKey/pastValue -> present', loop: pastPresentLoop, async: false },
+    { key: 'ort', label: 'onnxruntime-node Attention-23 with past_key/past_value -> present', loop: ortLoop, async: true },
+  ];
+  // Check: every row's outputs equal the kvCache's.
+  for (const s of scenarios) {
+    const expected = [];
+    kvCacheLoop(s.prompt, expected);
+    for (const impl of impls.slice(1)) {
+      const got = [];
+      await impl.loop(s.prompt, got);
+      let err = 0;
+      let mag = 0;
+      for (let i = 0; i < steps; i++) {
+        err = Math.max(err, maxAbsDiff(got[i], expected[i]));
+        mag = Math.max(mag, maxAbs(expected[i]));
+      }
+      if (!(err <= TOLERANCE * mag)) throw new Error(`kv cache, ${s.label}: ${impl.label} differs from the kvCache by ${err}`);
+    }
+  }
+  log('kv cache: outputs checked');
+  const calls = [];
+  for (const s of scenarios) {
+    for (const impl of impls) calls.push({ key: `${s.key}:${impl.key}`, s, impl, call: () => impl.loop(s.prompt) });
+  }
+  const samples = new Map(calls.map((c) => [c.key, []]));
+  const rounds = QUICK ? 2 : 7;
+  for (let round = 0; round < rounds; round++) {
+    for (const c of shuffled(calls, round + 101)) {
+      samples.get(c.key).push(await (c.impl.async ? timeAsync(c.call, 1) : timeSync(c.call, 1)));
+    }
+  }
+  const ms = Object.fromEntries([...samples].map(([key, list]) => [key, median(list)]));
+  log('kv cache: done');
+  const lines = ['', `KV-cache decoding: ${steps} steps, batch 1, 8 heads of 64, float32, one query per step over every cached key; median of ${rounds} interleaved rounds; same run.`, '',
+    '| scenario | implementation | ms per 512 steps | µs per step | re-pass ms / this ms | onnxruntime-node ms / this ms |',
+    '| --- | --- | ---: | ---: | ---: | ---: |'];
+  for (const c of calls) {
+    const t = ms[c.key];
+    lines.push(`| ${c.s.label} | ${c.impl.label} | ${fixed(t, 1)} | ${fixed((t * 1000) / steps, 1)} | ${ratio(ms[`${c.s.key}:repass`] / t)} | ${ratio(ms[`${c.s.key}:ort`] / t)} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+if (KV_CACHE_ONLY) {
+  await kvCacheBench();
+} else if (OPTIONS_ONLY) {
   await optionsBench();
 } else {
   await main();
   await optionsBench();
+  await kvCacheBench();
 }

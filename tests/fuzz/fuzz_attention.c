@@ -1,5 +1,7 @@
 // fuzz_attention.c: a libFuzzer harness for the attention entry points (build/fuzz_attention,
-// built by build.sh): rope_attention_forward_masked, rope_mha_forward and gemm.
+// built by build.sh): rope_attention_forward_masked, rope_attention_forward_options (causal
+// alignments, windows, softcap, value head size, key lengths, boolean and additive masks of any
+// broadcast, the scores at each stage), rope_mha_forward and gemm.
 //
 // The first byte picks the entry point; the rest decodes into one call, any argument of which may
 // be invalid. Beyond the sanitizers' crash, leak and UB checks, it aborts on a wrong answer:
@@ -515,6 +517,294 @@ static void fuzz_attention(reader *in) {
 }
 
 // ----------------------------------------------------------------------------
+// rope_attention_forward_options: causal alignments, windows, softcap, value head size, key
+// lengths, boolean / additive masks of any broadcast, the scores at their four stages.
+
+
+// The norm of a float vector, in float64.
+static double norm_f(const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return sqrt(s);
+}
+
+typedef struct {
+    int batch, heads, kv_heads, seq_q, seq_k, head_dim, v_dim, layout;
+    float scale;
+    attention_options o;
+    const attention_mask *mask;
+} options_call;
+
+// Whether query i of (b, h) sees key j, and the additive term (0 without one) in *add.
+static int options_sees(const options_call *c, int b, int h, int i, int j, double *add) {
+    const attention_options *o = &c->o;
+    int limit = o->kv_lengths ? o->kv_lengths[b] : c->seq_k;
+    int64_t pos = o->causal == ATTENTION_CAUSAL_TOP_LEFT ? i : (int64_t)i + limit - c->seq_q;
+    *add = 0.0;
+    if (j >= limit) return 0;
+    if (o->causal && j > pos) return 0;
+    if (o->window_left >= 0 && j < pos - o->window_left) return 0;
+    if (o->window_right >= 0 && j > pos + o->window_right) return 0;
+    if (c->mask) {
+        const attention_mask *m = c->mask;
+        int64_t at = b * m->stride_b + h * m->stride_h + i * m->stride_q + j * m->stride_k;
+        if (m->data && !m->data[at]) return 0;
+        if (m->additive) {
+            if (m->additive[at] == -INFINITY) return 0;
+            *add = m->additive[at];
+        }
+    }
+    return 1;
+}
+
+// Exact properties and the float64 reference (when `reference`): out, weights, scores.
+static void check_options(const options_call *c, const float *q, const float *k, const float *v, const float *out,
+                          const float *weights, const float *scores, int reference) {
+    int d = c->head_dim, dv = c->v_dim;
+    const attention_options *o = &c->o;
+    double max_v = 0, max_q = 0, max_k = 0, max_add = 0;
+    size_t nkv = (size_t)c->batch * c->kv_heads * c->seq_k;
+    for (size_t i = 0; i < nkv * dv; i++) {
+        if (!isnan(v[i])) max_v = fmax(max_v, fabs(v[i]));
+    }
+    for (size_t s = 0; s < (size_t)c->batch * c->heads * c->seq_q; s++) max_q = fmax(max_q, norm_f(q + s * d, d));
+    for (size_t s = 0; s < nkv; s++) max_k = fmax(max_k, norm_f(k + s * d, d));
+    if (c->mask && c->mask->additive) {
+        for (int b = 0; b < c->batch; b++)
+            for (int h = 0; h < c->heads; h++)
+                for (int i = 0; i < c->seq_q; i++)
+                    for (int j = 0; j < c->seq_k; j++) {
+                        double add;
+                        if (options_sees(c, b, h, i, j, &add)) max_add = fmax(max_add, fabs(add));
+                    }
+    }
+    double max_score = fabs((double)c->scale) * max_q * max_k;
+    double error = score_error(max_score, d) + 4 * UNIT_ROUNDOFF * max_add * LOG2E;
+    reference = reference && error <= MAX_SCORE_ERROR && max_score * LOG2E < MAX_MAGNITUDE &&
+                fabs((double)c->scale) * LOG2E * max_q < MAX_MAGNITUDE && max_k < MAX_MAGNITUDE &&
+                max_v * (c->seq_k + 1) < MAX_MAGNITUDE && max_add < MAX_MAGNITUDE;
+    double weight_tolerance = TOLERANCE + 2 * error, out_tolerance = weight_tolerance * max_v + 1e-37;
+    double *s = malloc(((size_t)c->seq_k + 1) * sizeof(double)), *raw = malloc(((size_t)c->seq_k + 1) * sizeof(double));
+    double *acc = malloc(((size_t)dv + 1) * sizeof(double));
+    int *seen = malloc(((size_t)c->seq_k + 1) * sizeof(int));
+    for (int b = 0; b < c->batch; b++) {
+        for (int h = 0; h < c->heads; h++) {
+            int kvh = h / (c->heads / c->kv_heads);
+            for (int i = 0; i < c->seq_q; i++) {
+                size_t row = (((size_t)b * c->heads + h) * c->seq_q + i) * c->seq_k;
+                const float *got = out + vector_at(c->layout, c->batch, c->heads, c->seq_q, dv, b, h, i);
+                const float *qi = q + vector_at(c->layout, c->batch, c->heads, c->seq_q, d, b, h, i);
+                int any = 0;
+                double max = -INFINITY;
+                for (int j = 0; j < c->seq_k; j++) {
+                    double add;
+                    seen[j] = options_sees(c, b, h, i, j, &add);
+                    any += seen[j];
+                    const float *kj = k + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, d, b, kvh, j);
+                    double dot = 0;
+                    for (int f = 0; f < d; f++) dot += (double)qi[f] * kj[f];
+                    raw[j] = c->scale * dot;
+                    s[j] = raw[j] + add;
+                    if (seen[j] && o->softcap != 0.0f) s[j] = o->softcap * tanh(s[j] / o->softcap);
+                    if (seen[j]) max = fmax(max, s[j]);
+                }
+                // Exact: hidden weights 0; a row that sees nothing is 0 everywhere.
+                for (int j = 0; j < c->seq_k; j++) {
+                    if (weights && !seen[j] && weights[row + j] != 0.0f) fail("options: a hidden weight is not 0");
+                    if (scores && !seen[j] && o->scores_stage == ATTENTION_SCORES_SOFTMAX && scores[row + j] != 0.0f) {
+                        fail("options: a hidden softmax score is not 0");
+                    }
+                    if (scores && !seen[j] && (o->scores_stage == ATTENTION_SCORES_MASKED ||
+                                               o->scores_stage == ATTENTION_SCORES_SOFTCAPPED) &&
+                        scores[row + j] != -INFINITY) {
+                        fail("options: a hidden masked score is not -inf");
+                    }
+                }
+                if (!any) {
+                    for (int f = 0; f < dv; f++) {
+                        if (got[f] != 0.0f) fail("options: a row that sees no key is not 0");
+                    }
+                }
+                if (!reference || !any) continue;
+                double sum = 0;
+                for (int j = 0; j < c->seq_k; j++) sum += seen[j] ? exp(s[j] - max) : 0.0;
+                for (int f = 0; f < dv; f++) acc[f] = 0;
+                for (int j = 0; j < c->seq_k; j++) {
+                    if (!seen[j]) continue;
+                    const float *vj = v + vector_at(c->layout, c->batch, c->kv_heads, c->seq_k, dv, b, kvh, j);
+                    for (int f = 0; f < dv; f++) acc[f] += exp(s[j] - max) / sum * vj[f];
+                }
+                for (int f = 0; f < dv; f++) {
+                    if (!close_to(got[f], acc[f], out_tolerance)) {
+                        fprintf(stderr, "b %d h %d i %d f %d: out %.9g, want %.9g (tolerance %g)\n", b, h, i, f, got[f],
+                                acc[f], out_tolerance);
+                        fail("options: out differs from the float64 reference");
+                    }
+                }
+                for (int j = 0; j < c->seq_k; j++) {
+                    double w = seen[j] ? exp(s[j] - max) / sum : 0.0;
+                    if (weights && !close_to(weights[row + j], w, weight_tolerance)) {
+                        fprintf(stderr, "b %d h %d i %d j %d: weight %.9g, want %.9g\n", b, h, i, j, weights[row + j], w);
+                        fail("options: weights differ from the float64 reference");
+                    }
+                    if (!scores) continue;
+                    double want = o->scores_stage == ATTENTION_SCORES_SOFTMAX ? w
+                                  : o->scores_stage == ATTENTION_SCORES_RAW   ? raw[j]
+                                  : !seen[j]                                  ? -INFINITY
+                                  : o->scores_stage == ATTENTION_SCORES_MASKED ? raw[j] + (double)0
+                                                                               : s[j];
+                    if (o->scores_stage == ATTENTION_SCORES_MASKED && seen[j]) {
+                        double add;
+                        options_sees(c, b, h, i, j, &add);
+                        want = raw[j] + add;
+                    }
+                    double tol = o->scores_stage == ATTENTION_SCORES_SOFTMAX ? weight_tolerance
+                                                                             : 2 * error * 0.6931471805599453 + 1e-5 * (fabs(want) + 1);
+                    if (!(want == -INFINITY ? scores[row + j] == -INFINITY : close_to(scores[row + j], want, tol))) {
+                        fprintf(stderr, "b %d h %d i %d j %d stage %d: score %.9g, want %.9g (tolerance %g)\n", b, h, i, j,
+                                o->scores_stage, scores[row + j], want, tol);
+                        fail("options: scores differ from the float64 reference");
+                    }
+                }
+            }
+        }
+    }
+    free(s);
+    free(raw);
+    free(acc);
+    free(seen);
+}
+
+static void fuzz_options(reader *in) {
+    options_call c;
+    memset(&c, 0, sizeof(c));
+    c.o = attention_options_defaults();
+    c.batch = 1 + read_u8(in) % 3;
+    c.heads = 1 + read_u8(in) % 4;
+    uint8_t kvb = read_u8(in);
+    c.kv_heads = kvb < 240 ? (c.heads % 2 == 0 && kvb % 3 == 1 ? c.heads / 2 : kvb % 3 == 2 ? 1 : c.heads) : 3;
+    uint8_t big = read_u8(in);
+    c.seq_q = big % 8 == 7 ? 120 + read_u8(in) % 20 : (int)(read_u8(in) % 22);
+    c.seq_k = big % 8 == 6 || big % 8 == 7 ? 120 + read_u8(in) % 30 : (int)(read_u8(in) % 22);
+    c.head_dim = 1 + read_u8(in) % 20;
+    uint8_t vd = read_u8(in);
+    c.v_dim = vd < 128 ? c.head_dim : 1 + vd % 20;
+    c.o.v_head_dim = vd < 64 ? 0 : vd >= 250 ? -1 : c.v_dim;
+    c.layout = read_u8(in) % 3;
+    c.scale = read_scalar(in);
+    if (c.scale == 0.5f) c.scale = 1.0f / sqrtf((float)c.head_dim);
+    c.o.causal = read_u8(in) % 7;  // 3..6: none (3, 4 kept in range below), 5, 6 invalid
+    if (c.o.causal == 3 || c.o.causal == 4) c.o.causal = 0;
+    uint8_t wb = read_u8(in);
+    c.o.window_left = wb % 4 == 0 ? (int)(read_u8(in) % 24) : wb % 4 == 1 ? (int)(read_u8(in) % 160) : -1;
+    c.o.window_right = wb / 4 % 4 == 0 ? (int)(read_u8(in) % 24) : -1;
+    if (wb >= 250) c.o.window_left = -2 - (wb & 1);
+    static const float caps[8] = {0.0f, 0.0f, 0.0f, 0.5f, 5.0f, 50.0f, -1.0f, INFINITY};
+    c.o.softcap = caps[read_u8(in) % 8];
+    int32_t lengths[3];
+    uint8_t lb = read_u8(in);
+    if (lb % 3 == 0) {
+        for (int b = 0; b < c.batch; b++) lengths[b] = (int32_t)(read_u8(in) % (c.seq_k + 1));
+        if (lb >= 250) lengths[read_u8(in) % c.batch] = c.seq_k + 1;
+        c.o.kv_lengths = lengths;
+    }
+    uint8_t sb = read_u8(in);
+    int want_scores = sb % 2, want_weights = sb / 2 % 2;
+    c.o.scores_stage = sb / 4 % 4;
+    if (sb >= 252) c.o.scores_stage = 4;
+
+    size_t nq = (size_t)c.batch * c.heads * c.seq_q * c.head_dim;
+    size_t nk = (size_t)c.batch * c.kv_heads * c.seq_k * c.head_dim;
+    size_t nv = (size_t)c.batch * c.kv_heads * c.seq_k * c.v_dim;
+    size_t no = (size_t)c.batch * c.heads * c.seq_q * c.v_dim;
+    size_t nw = (size_t)c.batch * c.heads * c.seq_q * c.seq_k;
+    if (nq > MAX_FLOATS || nk > MAX_FLOATS || nv > MAX_FLOATS || no > MAX_FLOATS || nw > MAX_FLOATS) return;
+
+    // The mask: kind 0 none; boolean, additive or both; shapes [sq, sk], [b, h, sq, sk], broadcast
+    // over heads, keys only [sk], or over keys (stride_k 0).
+    uint8_t mb = read_u8(in);
+    int kind = mb % 5;  // 0: none, 1: boolean, 2: additive, 3: both, 4: neither (refused)
+    int shape = mb / 5 % 5;
+    attention_mask mask = {NULL, 0, 0, 0, 0, NULL};
+    int64_t sq = c.seq_q, sk = c.seq_k;
+    if (shape == 0) { mask.stride_q = sk; mask.stride_k = 1; }
+    else if (shape == 1) { mask.stride_k = 1; mask.stride_q = sk; mask.stride_h = sq * sk; mask.stride_b = c.heads * sq * sk; }
+    else if (shape == 2) { mask.stride_k = 1; mask.stride_q = sk; mask.stride_b = sq * sk; }
+    else if (shape == 3) { mask.stride_k = 1; }
+    else { mask.stride_q = 1; }
+    size_t mask_n = (size_t)(1 + (c.batch - 1) * mask.stride_b + (c.heads - 1) * mask.stride_h +
+                             (sq > 0 ? sq - 1 : 0) * mask.stride_q + (sk > 0 ? sk - 1 : 0) * mask.stride_k);
+    uint8_t *mbytes = malloc(mask_n);
+    float *madd = malloc(mask_n * sizeof(float));
+    uint8_t density = read_u8(in) % 5, add_kind = read_u8(in);
+    uint32_t state = read_u32(in) | 1;
+    int add_finite = 1;
+    for (size_t i = 0; i < mask_n; i++) {
+        uint32_t r = next_random(&state);
+        mbytes[i] = (r >> 8) % 4 < density ? (uint8_t)(1 + (r >> 16) % 255) : 0;
+        uint32_t r2 = next_random(&state);
+        // 0 / -inf like a boolean mask, or biases in [-4, 4) with some -inf, or any bits rarely.
+        madd[i] = (r2 >> 8) % 4 >= density ? -INFINITY : add_kind % 2 ? 0.0f : (float)((r2 >> 12) % 8192) / 1024.0f - 4.0f;
+    }
+    if (add_kind >= 248 && mask_n > 0) {
+        madd[read_u32(in) % mask_n] = add_kind % 2 ? NAN : float_from_bits(read_u32(in));
+    }
+    for (size_t i = 0; i < mask_n; i++) add_finite &= !isnan(madd[i]) && madd[i] != INFINITY;
+    if (kind == 1 || kind == 3) mask.data = mbytes;
+    if (kind == 2 || kind == 3) mask.additive = madd;
+    c.o.mask = kind ? &mask : NULL;
+    c.mask = c.o.mask;
+
+    float *q = malloc((nq ? nq : 1) * sizeof(float)), *k = malloc((nk ? nk : 1) * sizeof(float));
+    float *v = malloc((nv ? nv : 1) * sizeof(float));
+    fill(in, q, nq, &state);
+    fill(in, k, nk, &state);
+    fill(in, v, nv, &state);
+    float *out = new_output(no), *weights = want_weights ? new_output(nw) : NULL;
+    float *scores = want_scores ? new_output(nw) : NULL;
+    float *out0 = copy_floats(out, no), *q0 = copy_floats(q, nq), *k0 = copy_floats(k, nk), *v0 = copy_floats(v, nv);
+    c.o.scores = scores;
+    int status = rope_attention_forward_options(q, k, v, out, weights, c.batch, c.heads, c.kv_heads, c.seq_q, c.seq_k,
+                                                c.head_dim, c.layout, c.scale, NULL, 0, &c.o);
+    unsigned allowed = 0;
+    if (kind == 4) allowed |= error_bit(ROPE_ERR_NULL);
+    if (c.heads % c.kv_heads != 0) allowed |= error_bit(ROPE_ERR_HEADS);
+    if (!isfinite((float)((double)c.scale * LOG2E))) allowed |= error_bit(ROPE_ERR_SCALE);
+    if (c.o.causal > 2 || c.o.window_left < -1 || !(c.o.softcap >= 0.0f) || !isfinite(c.o.softcap) ||
+        (scores && c.o.scores_stage > 3)) {
+        allowed |= error_bit(ROPE_ERR_VALUE);
+    }
+    int lengths_bad = 0;
+    for (int b = 0; c.o.kv_lengths && b < c.batch; b++) lengths_bad |= lengths[b] > c.seq_k;
+    if (c.o.v_head_dim < 0 || lengths_bad) allowed |= error_bit(ROPE_ERR_SHAPE);
+    expect_status("rope_attention_forward_options", status, allowed);
+    if (memcmp(q, q0, nq * sizeof(float)) || memcmp(k, k0, nk * sizeof(float)) || memcmp(v, v0, nv * sizeof(float))) {
+        fail("options: an input changed");
+    }
+    if (status != ROPE_OK && memcmp(out, out0, no * sizeof(float))) fail("options: a refused call wrote out");
+    if (status == ROPE_OK && c.seq_q > 0) {
+        if (c.o.v_head_dim == 0) c.v_dim = c.head_dim;
+        int reference = all_finite(q, nq) && all_finite(k, nk) && add_finite;
+        for (size_t i = 0; i < nv; i++) reference &= !isinf(v[i]);
+        if (c.v_dim == (c.o.v_head_dim ? c.o.v_head_dim : c.head_dim)) {
+            check_options(&c, q, k, v, out, weights, scores, reference);
+        }
+    }
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+    free(weights);
+    free(scores);
+    free(out0);
+    free(q0);
+    free(k0);
+    free(v0);
+    free(mbytes);
+    free(madd);
+}
+
+// ----------------------------------------------------------------------------
 // rope_mha_forward
 
 // y[rows, n] = x[rows, n] w^T + bias in float64; bound[rows, n] = |x| |w|^T + |bias|, what the
@@ -800,8 +1090,9 @@ static void fuzz_gemm(reader *in) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     reader in = {data, size, 0};
-    uint8_t target = read_u8(&in) % 3;
+    uint8_t target = read_u8(&in) % 4;
     if (target == 0) fuzz_attention(&in);
+    if (target == 3) fuzz_options(&in);
     if (target == 1) fuzz_mha(&in);
     if (target == 2) fuzz_gemm(&in);
     return 0;

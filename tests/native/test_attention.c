@@ -1392,6 +1392,168 @@ static void test_reference_cases(void) {
     }
 }
 
+// ----------------------------------------------------------------------------
+// float16 / bfloat16 tensors (rope_attention_forward_typed)
+
+// float32 -> bfloat16, round to nearest even, written here independently of the kernel: the two
+// neighbours by truncation, the nearer in double (ties to the even one); NaN -> a NaN.
+static uint16_t ref_bfloat16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    if (isnan(f)) return (uint16_t)(x >> 16 | 0x40u);
+    uint32_t lo = x & 0xFFFF0000u, hi = lo + 0x10000u;
+    float flo, fhi;
+    memcpy(&flo, &lo, sizeof(flo));
+    memcpy(&fhi, &hi, sizeof(fhi));
+    if (lo == x) return (uint16_t)(x >> 16);
+    double dhi = isinf(fhi) ? copysign(0x1p128, f) : (double)fhi;
+    double dlo = fabs((double)f - flo), dh = fabs(dhi - (double)f);
+    if (dlo < dh || (dlo == dh && !(lo & 0x10000u))) return (uint16_t)(lo >> 16);
+    return (uint16_t)(hi >> 16);
+}
+
+static uint16_t ref_half(float f) {
+    _Float16 h = (_Float16)f;  // GCC: correctly rounded, to nearest even
+    uint16_t bits;
+    memcpy(&bits, &h, sizeof(bits));
+    return bits;
+}
+
+static float half_value(uint16_t bits) {
+    _Float16 h;
+    memcpy(&h, &bits, sizeof(h));
+    return (float)h;
+}
+
+static float bfloat16_value(uint16_t bits) {
+    uint32_t x = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &x, sizeof(f));
+    return f;
+}
+
+// Every 16-bit pattern through one key (weight exactly 1): out = v, NaN stays NaN, inf stays inf;
+// and the midpoint of every two neighbours (two keys of equal score) rounds to the even one.
+static void test_dtype_conversions(void) {
+    int n = 65536;
+    uint16_t q = 0, k = 0, *v = malloc((size_t)2 * n * sizeof(uint16_t)), *out = malloc((size_t)n * sizeof(uint16_t));
+    for (int dtype = ATTENTION_DTYPE_FLOAT16; dtype <= ATTENTION_DTYPE_BFLOAT16; dtype++) {
+        snprintf(context, sizeof(context), "dtype %d: every pattern", dtype);
+        attention_options o = attention_options_defaults();
+        o.v_head_dim = n;
+        for (int i = 0; i < n; i++) v[i] = (uint16_t)i;
+        CHECK(rope_attention_forward_typed(&q, &k, v, out, NULL, 1, 1, 1, 1, 1, 1, ROPE_LAYOUT_BHSD, 1.0f, NULL, 0,
+                                           dtype, &o) == ROPE_OK);
+        int wrong = 0;
+        for (int i = 0; i < n; i++) {
+            float want = dtype == ATTENTION_DTYPE_FLOAT16 ? half_value((uint16_t)i) : bfloat16_value((uint16_t)i);
+            float got = dtype == ATTENTION_DTYPE_FLOAT16 ? half_value(out[i]) : bfloat16_value(out[i]);
+            if (isnan(want)) wrong += !isnan(got);
+            else if (want == 0.0f) wrong += got != 0.0f;  // -0 may come out +0 (0 + 1 * -0)
+            else wrong += out[i] != (uint16_t)i;
+        }
+        CHECK(wrong == 0);
+        // Neighbours h, h + 1 (finite, h + 1 maybe inf): the float32 midpoint rounds to the even one.
+        snprintf(context, sizeof(context), "dtype %d: midpoints round to even", dtype);
+        int pairs = 0;
+        uint16_t *first = malloc((size_t)n * sizeof(uint16_t));
+        for (int sign = 0; sign < 2; sign++) {
+            // (bfloat16 below 2^127: the sum of two keys in float32 must not overflow.)
+            int top = dtype == ATTENTION_DTYPE_FLOAT16 ? 0x7BFF : 0x7EFF;
+            for (int h = 0; h <= top; h++) first[pairs++] = (uint16_t)(h | sign << 15);
+        }
+        for (int i = 0; i < pairs; i++) {
+            v[i] = first[i];
+            v[pairs + i] = (uint16_t)(first[i] + 1);
+        }
+        o.v_head_dim = pairs;
+        uint16_t qk[2] = {0, 0};
+        CHECK(rope_attention_forward_typed(&q, qk, v, out, NULL, 1, 1, 1, 1, 2, 1, ROPE_LAYOUT_BHSD, 1.0f, NULL, 0, dtype,
+                                           &o) == ROPE_OK);
+        wrong = 0;
+        for (int i = 0; i < pairs; i++) {
+            uint16_t want = first[i] & 1 ? (uint16_t)(first[i] + 1) : first[i];
+            float got = dtype == ATTENTION_DTYPE_FLOAT16 ? half_value(out[i]) : bfloat16_value(out[i]);
+            if ((first[i] & 0x7FFF) == 0) wrong += got != 0.0f;  // 0 and the smallest subnormal: 0 (either sign)
+            else wrong += out[i] != want;
+        }
+        CHECK(wrong == 0);
+        free(first);
+    }
+    free(v);
+    free(out);
+}
+
+// Random cases with every option: the 16-bit result is bit for bit the float32 kernel's on the
+// converted inputs, rounded (the kernel converts exactly and computes in float32).
+static void test_dtype_random(void) {
+    static const int dims[] = {4, 8, 13, 16, 64};
+    for (int n = 0; n < 120; n++) {
+        int dtype = n % 2 ? ATTENTION_DTYPE_BFLOAT16 : ATTENTION_DTYPE_FLOAT16;
+        int kv = random_int(1, 2), heads = kv * random_int(1, 2), batch = random_int(1, 2);
+        int seq_q = n % 10 == 0 ? random_int(100, 150) : random_int(0, 20);
+        int seq_k = n % 10 == 0 ? random_int(100, 200) : random_int(0, 20);
+        int d = dims[random_int(0, 4)], layout = random_int(0, 2);
+        attention_options o = attention_options_defaults();
+        o.causal = random_int(0, 2);
+        o.softcap = random_int(0, 2) == 0 ? 5.0f : 0.0f;
+        o.window_left = random_int(0, 3) == 0 ? random_int(0, 10) : -1;
+        int vd = random_int(0, 2) == 0 ? 12 : d;
+        o.v_head_dim = vd == d ? 0 : vd;
+        size_t nq = (size_t)batch * heads * seq_q * d, nk = (size_t)batch * kv * seq_k * d;
+        size_t nv = (size_t)batch * kv * seq_k * vd, no = (size_t)batch * heads * seq_q * vd;
+        uint16_t *q = malloc(nq * 2 + 2), *k = malloc(nk * 2 + 2), *v = malloc(nv * 2 + 2), *out = malloc(no * 2 + 2);
+        float *qf = malloc(nq * 4 + 4), *kf = malloc(nk * 4 + 4), *vf = malloc(nv * 4 + 4), *outf = malloc(no * 4 + 4);
+        uint16_t *arrays[3] = {q, k, v};
+        float *floats[3] = {qf, kf, vf};
+        size_t counts[3] = {nq, nk, nv};
+        for (int a = 0; a < 3; a++) {
+            for (size_t i = 0; i < counts[a]; i++) {
+                float x = 2.0f * random_float();
+                arrays[a][i] = dtype == ATTENTION_DTYPE_FLOAT16 ? ref_half(x) : ref_bfloat16(x);
+                floats[a][i] = dtype == ATTENTION_DTYPE_FLOAT16 ? half_value(arrays[a][i]) : bfloat16_value(arrays[a][i]);
+            }
+        }
+        uint8_t *mask = NULL;
+        attention_mask m = {NULL, 0, 0, seq_k, 1, NULL};
+        if (random_int(0, 2) == 0) {
+            mask = malloc((size_t)seq_q * seq_k + 1);
+            for (int i = 0; i < seq_q * seq_k; i++) mask[i] = random_float() < 0.6f;
+            m.data = mask;
+            o.mask = &m;
+        }
+        float scale = 1.0f / sqrtf((float)d);
+        snprintf(context, sizeof(context), "dtype %d case %d: b %d h %d/%d sq %d sk %d d %d vd %d layout %d", dtype, n,
+                 batch, heads, kv, seq_q, seq_k, d, vd, layout);
+        CHECK(rope_attention_forward_typed(q, k, v, out, NULL, batch, heads, kv, seq_q, seq_k, d, layout, scale, NULL, 0,
+                                           dtype, &o) == ROPE_OK);
+        CHECK(rope_attention_forward_options(qf, kf, vf, outf, NULL, batch, heads, kv, seq_q, seq_k, d, layout, scale,
+                                             NULL, 0, &o) == ROPE_OK);
+        int wrong = 0;
+        for (size_t i = 0; i < no; i++) {
+            uint16_t want = dtype == ATTENTION_DTYPE_FLOAT16 ? ref_half(outf[i]) : ref_bfloat16(outf[i]);
+            wrong += out[i] != want;
+        }
+        CHECK(wrong == 0);
+        free(q);
+        free(k);
+        free(v);
+        free(out);
+        free(qf);
+        free(kf);
+        free(vf);
+        free(outf);
+        free(mask);
+    }
+    // An unknown dtype is refused.
+    float x = 0.0f;
+    snprintf(context, sizeof(context), "dtype errors");
+    CHECK(rope_attention_forward_typed(&x, &x, &x, &x, NULL, 1, 1, 1, 1, 1, 1, ROPE_LAYOUT_BHSD, 1.0f, NULL, 0, 3, NULL) ==
+          ROPE_ERR_VALUE);
+    CHECK(rope_attention_forward_typed(&x, &x, &x, &x, NULL, 1, 1, 1, 1, 1, 1, ROPE_LAYOUT_BHSD, 1.0f, NULL, 0, -1, NULL) ==
+          ROPE_ERR_VALUE);
+}
+
 int main(void) {
     test_exp2();
     test_square();
@@ -1413,5 +1575,7 @@ int main(void) {
     test_options_corners();
     test_options_errors();
     test_reference_cases();
+    test_dtype_conversions();
+    test_dtype_random();
     return check_report();
 }
