@@ -8,10 +8,16 @@
 // P.V into its [4, v_head_dim] output rows.
 //
 // What a row sees is one range of keys [lo, hi) (causal in either alignment, a sliding window,
-// the batch row's valid key count), then the mask inside it. A group visits only the panels of 8
-// keys that meet its rows' ranges, so keys no row of a block can see (above the causal diagonal,
-// outside a window, past a valid length) cost nothing: the plain path does exactly what it did
-// before masks and windows existed.
+// the batch row's valid key count, and the span from the first to the last key a mask leaves
+// visible, found once per mask slice), then the mask inside it. A group visits only the panels of
+// 8 keys that meet its rows' ranges, so keys no row of a block can see (above the causal diagonal,
+// outside a window, past a valid length, at the ends of a row a mask hides: a causal mask's upper
+// triangle, padded keys) cost nothing: the plain path does exactly what it did before masks and
+// windows existed. Inside the range, mask panels are classified 8 keys (bytes or floats) at a
+// time, 4 rows at once: wholly visible (nothing to do), wholly hidden, or key by key.
+//
+// float16 / bfloat16 q, k, v are converted to float32 as they are gathered for packing (exactly),
+// and output rows are rounded to nearest even as they are written.
 //
 // Scores are kept in log2 units: q is multiplied by scale * log2(e) once, so that softmax needs
 // 2^x (f32x4_exp2) instead of e^x and no multiply per score (an additive mask and the softcap are
@@ -27,6 +33,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ONES_8 0x0101010101010101ull
+#define HIGHS_8 0x8080808080808080ull
+// Two floats' bits: -inf, and everything but the signs.
+#define MINUS_INFS_2 0xFF800000FF800000ull
+#define MAGNITUDES_2 0x7FFFFFFF7FFFFFFFull
 
 // Query rows that share each key block while it is in cache (a multiple of 4).
 #define QUERY_BLOCK 16
@@ -51,6 +63,8 @@ typedef struct {
     const float *additive;      //   mask[i * mask_q + j * mask_k], 0 = masked; NULL or the additive
     int64_t mask_q, mask_k;     //   mask at the same index
     int dtype;                  // ATTENTION_DTYPE_*: of q, k, v and out
+    const int *mask_span;       // NULL, or [seq_q][2]: per row, the first key the mask leaves visible
+                                //   and one past the last (0, 0: none)
 } attention_dims;
 
 // Scratch, allocated once per call.
@@ -72,17 +86,15 @@ typedef struct {
 // float32 rounds to nearest even (float16: overflow to inf, subnormals kept); NaN stays NaN
 // (quiet, with the top bits of its payload), inf stays inf.
 static inline float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = h >> 10 & 0x1Fu, mant = h & 0x3FFu, bits;
-    if (exp == 0x1Fu) {
-        bits = sign | 0x7F800000u | mant << 13;  // inf, NaN
-    } else if (exp) {
-        bits = sign | (exp + 112u) << 23 | mant << 13;
-    } else {
-        float f = (float)mant * 0x1p-24f;  // 0 and the subnormals, exactly
-        memcpy(&bits, &f, sizeof(bits));
-        bits |= sign;
-    }
+    // The exponent and mantissa moved into a float's and scaled by 2^(127 - 15): normals and
+    // subnormals exactly, without a branch; inf and NaN (exponent 31) get the float's 255.
+    uint32_t x = (uint32_t)(h & 0x7FFFu) << 13, bits;
     float f;
+    memcpy(&f, &x, sizeof(f));
+    f *= 0x1p112f;
+    memcpy(&bits, &f, sizeof(bits));
+    if ((h & 0x7C00u) == 0x7C00u) bits = x | 0x7F800000u;
+    bits |= (uint32_t)(h & 0x8000u) << 16;
     memcpy(&f, &bits, sizeof(f));
     return f;
 }
@@ -162,7 +174,8 @@ static void head_rows(int layout, int batch, int nh, int seq, int d, int b, int 
 }
 
 // The keys query row i sees: [*lo, *hi) (empty when *lo == *hi). Pad rows (i >= seq_q) see what the
-// last real row sees, so they never widen a group's work. Both ends grow with i.
+// last real row sees, so they never widen a group's work. Both ends grow with i, unless a mask
+// span narrows them (see rows_keys).
 static void row_keys(const attention_dims *a, int i, int *lo, int *hi) {
     if (i > a->seq_q - 1) i = a->seq_q - 1;
     int64_t c = (int64_t)i + a->diag;  // the row's key position
@@ -170,10 +183,80 @@ static void row_keys(const attention_dims *a, int i, int *lo, int *hi) {
     if (a->causal && c + 1 < h) h = c + 1;
     if (a->window_right >= 0 && c + a->window_right + 1 < h) h = c + a->window_right + 1;
     if (a->window_left >= 0 && c - a->window_left > l) l = c - a->window_left;
+    if (a->mask_span) {
+        // Keys before the row's first visible one and after its last are hidden by the mask.
+        if (a->mask_span[2 * i] > l) l = a->mask_span[2 * i];
+        if (a->mask_span[2 * i + 1] < h) h = a->mask_span[2 * i + 1];
+    }
     if (h < 0) h = 0;
     if (l > h) l = h;
     *lo = (int)l;
     *hi = (int)h;
+}
+
+// The keys some row of i_first..i_last sees: [*lo, *hi) (rows that see none add nothing).
+static void rows_keys(const attention_dims *a, int i_first, int i_last, int *lo, int *hi) {
+    int unused;
+    if (!a->mask_span) {
+        // Both ends grow with i.
+        row_keys(a, i_first, lo, &unused);
+        row_keys(a, i_last, &unused, hi);
+        return;
+    }
+    *lo = *hi = 0;
+    int any = 0;
+    for (int i = i_first; i <= i_last; i++) {
+        int l, h;
+        row_keys(a, i, &l, &h);
+        if (l >= h) continue;
+        *lo = any && *lo < l ? *lo : l;
+        *hi = any && *hi > h ? *hi : h;
+        any = 1;
+    }
+}
+
+// Whether the mask hides key j from row i (the boolean mask's 0, or the additive mask's -inf).
+static int mask_hides(const attention_dims *a, int i, int j);
+
+// span[2i], span[2i + 1]: the first key the mask (a->mask, a->additive) leaves visible to row i and
+// one past the last, over all seq_k keys (0, 0 when it hides them all). Whole runs of 8 hidden keys
+// (bytes 0, floats -inf) are stepped over 8 at a time when mask_k is 1.
+static void mask_spans(const attention_dims *a, int *span) {
+    int n = a->seq_k;
+    for (int i = 0; i < a->seq_q; i++) {
+        const uint8_t *mrow = a->mask ? a->mask + (int64_t)i * a->mask_q : NULL;
+        const float *arow = a->additive ? a->additive + (int64_t)i * a->mask_q : NULL;
+        int j = 0;
+        if (a->mask_k == 1) {
+            for (; j + 8 <= n; j += 8) {
+                uint64_t x = 1, w[4] = {0, 0, 0, 0};
+                if (mrow) memcpy(&x, mrow + j, sizeof(x));
+                if (arow) memcpy(w, arow + j, sizeof(w));
+                int hidden = (mrow && x == 0) || (arow && w[0] == MINUS_INFS_2 && w[1] == MINUS_INFS_2 &&
+                                                 w[2] == MINUS_INFS_2 && w[3] == MINUS_INFS_2);
+                if (!hidden) break;
+            }
+        }
+        while (j < n && mask_hides(a, i, j)) j++;
+        if (j == n) {
+            span[2 * i] = span[2 * i + 1] = 0;
+            continue;
+        }
+        int e = n;
+        if (a->mask_k == 1) {
+            for (; e - 8 >= j; e -= 8) {
+                uint64_t x = 1, w[4] = {0, 0, 0, 0};
+                if (mrow) memcpy(&x, mrow + e - 8, sizeof(x));
+                if (arow) memcpy(w, arow + e - 8, sizeof(w));
+                int hidden = (mrow && x == 0) || (arow && w[0] == MINUS_INFS_2 && w[1] == MINUS_INFS_2 &&
+                                                 w[2] == MINUS_INFS_2 && w[3] == MINUS_INFS_2);
+                if (!hidden) break;
+            }
+        }
+        while (e > j && mask_hides(a, i, e - 1)) e--;
+        span[2 * i] = j;
+        span[2 * i + 1] = e;
+    }
 }
 
 // st[c][r] = x_r[c] for a 4x4 block given as its 4 rows x_0..x_3: 8 shuffles, 4 stores ld apart.
@@ -546,11 +629,6 @@ static unsigned range_bits(int t, int b, int e) {
     return lo < hi ? (0xFFu >> (8 - (hi - lo))) << lo : 0u;
 }
 
-#define ONES_8 0x0101010101010101ull
-#define HIGHS_8 0x8080808080808080ull
-// Two floats' bits: -inf, and everything but the signs.
-#define MINUS_INFS_2 0xFF800000FF800000ull
-#define MAGNITUDES_2 0x7FFFFFFF7FFFFFFFull
 
 // Which keys of panel t (keys jb + 8t .. + 7) the mask leaves visible to the row whose mask starts
 // at mrow / arow (NULL: no boolean / additive mask), among `bits` (those in the row's range).
@@ -894,14 +972,12 @@ static void attend_head(const attention_dims *a, const float *qt, const float *k
         // cache. The blocks run over the keys some row of the query block sees (from a multiple of
         // KEY_BLOCK, so that a row gets the same blocks whatever rows it is computed with); a group
         // takes only the panels of 8 keys its rows see.
-        int block_lo, block_hi, unused;
-        row_keys(a, qb, &block_lo, &unused);
-        row_keys(a, qb + rows - 1, &unused, &block_hi);
+        int block_lo, block_hi;
+        rows_keys(a, qb, qb + rows - 1, &block_lo, &block_hi);
         for (int j0 = block_lo / KEY_BLOCK * KEY_BLOCK; j0 < block_hi; j0 += KEY_BLOCK) {
             for (int g = 0; g < groups; g++) {
                 int i0 = qb + 4 * g, lo, hi;
-                row_keys(a, i0, &lo, &unused);
-                row_keys(a, i0 + 3, &unused, &hi);
+                rows_keys(a, i0, i0 + 3, &lo, &hi);
                 int jb = lo / 8 * 8 > j0 ? lo / 8 * 8 : j0;
                 int je = hi < j0 + KEY_BLOCK ? hi : j0 + KEY_BLOCK;
                 if (jb >= je) continue;
@@ -1103,6 +1179,17 @@ int rope_attention_forward_typed(const void *q, const void *k, const void *v, vo
     size_t total = qt_floats + kt_floats + rows_floats + v_floats + o_floats + 4 * KEY_BLOCK + 2 * QUERY_BLOCK + padded_dim;
     float *block = malloc(total * sizeof(float));
     if (!block) return ROPE_ERR_NOMEM;
+    // With a mask: each row's span of visible keys, so that the kernel skips what the mask hides at
+    // the ends of a row (a causal mask's upper triangle, padded keys) as it skips causal keys.
+    int *span = NULL;
+    if (mask) {
+        span = (uint64_t)seq_q <= SIZE_MAX / (2 * sizeof(int)) ? malloc((size_t)seq_q * 2 * sizeof(int)) : NULL;
+        if (!span) {
+            free(block);
+            return ROPE_ERR_NOMEM;
+        }
+    }
+    int64_t span_at = -1;
     attention_scratch w;
     w.qt = block;
     w.kt = w.qt + qt_floats;
@@ -1182,6 +1269,13 @@ int rope_attention_forward_typed(const void *q, const void *k, const void *v, vo
                     int64_t at = b * mask->stride_b + h * mask->stride_h;
                     a.mask = mask->data ? mask->data + at : NULL;
                     a.additive = mask->additive ? mask->additive + at : NULL;
+                    // Once per distinct mask slice (once for all heads of a mask broadcast over them).
+                    if (at != span_at) {
+                        a.mask_span = NULL;
+                        mask_spans(&a, span);
+                        span_at = at;
+                    }
+                    a.mask_span = span;
                 }
                 size_t head_offset = ((size_t)b * heads + h) * seq_q * seq_k;
                 float *head_weights = weights ? weights + head_offset : NULL;
@@ -1199,5 +1293,6 @@ int rope_attention_forward_typed(const void *q, const void *k, const void *v, vo
         }
     }
     free(block);
+    free(span);
     return status;
 }

@@ -43,7 +43,7 @@
 // rope_apply can stop a call half way).
 // Memory: one scratch allocation per call of (seq_q + seq_k) * head_dim floats and a little, plus
 // max(seq_q, seq_k) * head_dim with rope and seq_k * head_dim (rounded up to 8) when head_dim is not
-// a multiple of 8: never anything of size seq_q * seq_k.
+// a multiple of 8, and 2 * seq_q ints with a mask: never anything of size seq_q * seq_k.
 int rope_attention_forward(const float *q, const float *k, const float *v, float *out, float *weights,
                            int batch, int heads, int kv_heads, int seq_q, int seq_k, int head_dim,
                            int layout, int causal, float scale, rope_embedding *rope, int offset);

@@ -1,7 +1,8 @@
 // fuzz_attention.c: a libFuzzer harness for the attention entry points (build/fuzz_attention,
 // built by build.sh): rope_attention_forward_masked, rope_attention_forward_options (causal
 // alignments, windows, softcap, value head size, key lengths, boolean and additive masks of any
-// broadcast, the scores at each stage), rope_mha_forward and gemm.
+// broadcast, the scores at each stage) and rope_attention_forward_typed (float16 / bfloat16),
+// rope_mha_forward and gemm.
 //
 // The first byte picks the entry point; the rest decodes into one call, any argument of which may
 // be invalid. Beyond the sanitizers' crash, leak and UB checks, it aborts on a wrong answer:
@@ -675,6 +676,88 @@ static void check_options(const options_call *c, const float *q, const float *k,
     free(seen);
 }
 
+// float32 -> float16 / bfloat16 bits, round to nearest even, and back: written here in float64,
+// independently of the kernel's bit manipulations.
+static uint16_t ref_to_half(float f) {
+    uint16_t sign = signbit(f) ? 0x8000u : 0u;
+    if (isnan(f)) return (uint16_t)(sign | 0x7E00u);
+    double a = fabs((double)f);
+    if (a >= 65520.0) return (uint16_t)(sign | 0x7C00u);
+    if (a < 0x1p-14) return (uint16_t)(sign | (uint16_t)nearbyint(a * 0x1p24));
+    int e;
+    frexp(a, &e);  // a in [2^(e-1), 2^e)
+    double m = nearbyint(ldexp(a, 11 - e));  // 1024 .. 2048
+    if (m == 2048.0) {
+        m = 1024.0;
+        e++;
+    }
+    return (uint16_t)(sign | (uint16_t)((e + 14) << 10) | (uint16_t)(m - 1024.0));
+}
+
+static float ref_from_half(uint16_t h) {
+    int e = h >> 10 & 0x1F, m = h & 0x3FF;
+    double x = e == 31 ? (m ? NAN : INFINITY) : e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (float)(h & 0x8000u ? -x : x);
+}
+
+static uint16_t ref_to_bfloat16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    if (isnan(f)) return (uint16_t)(x >> 16 | 0x40u);
+    uint32_t lo = x & 0xFFFF0000u, hi = lo + 0x10000u;
+    if (lo == x) return (uint16_t)(x >> 16);
+    float flo = float_from_bits(lo), fhi = float_from_bits(hi);
+    double dhi = isinf(fhi) ? copysign(0x1p128, f) : (double)fhi;
+    double d_lo = fabs((double)f - flo), d_hi = fabs(dhi - (double)f);
+    return (uint16_t)((d_lo < d_hi || (d_lo == d_hi && !(lo & 0x10000u)) ? lo : hi) >> 16);
+}
+
+static float ref_from_bfloat16(uint16_t h) { return float_from_bits((uint32_t)h << 16); }
+
+// The same call on q, k, v rounded to `dtype`: bit for bit the float32 kernel's result on the
+// rounded values, rounded (the kernel converts exactly and computes in float32); NaN where it is NaN.
+static void check_dtype(const options_call *c, int dtype, const float *q, const float *k, const float *v, size_t nq,
+                        size_t nk, size_t nv, size_t no) {
+    uint16_t (*to)(float) = dtype == ATTENTION_DTYPE_FLOAT16 ? ref_to_half : ref_to_bfloat16;
+    float (*from)(uint16_t) = dtype == ATTENTION_DTYPE_FLOAT16 ? ref_from_half : ref_from_bfloat16;
+    size_t counts[3] = {nq, nk, nv};
+    const float *src[3] = {q, k, v};
+    uint16_t *bits[3];
+    float *values[3];
+    for (int t = 0; t < 3; t++) {
+        bits[t] = malloc((counts[t] ? counts[t] : 1) * sizeof(uint16_t));
+        values[t] = malloc((counts[t] ? counts[t] : 1) * sizeof(float));
+        for (size_t i = 0; i < counts[t]; i++) {
+            bits[t][i] = to(src[t][i]);
+            values[t][i] = from(bits[t][i]);
+        }
+    }
+    uint16_t *out16 = malloc((no ? no : 1) * sizeof(uint16_t));
+    float *out32 = new_output(no);
+    attention_options o = c->o;
+    o.scores = NULL;
+    int s16 = rope_attention_forward_typed(bits[0], bits[1], bits[2], out16, NULL, c->batch, c->heads, c->kv_heads,
+                                           c->seq_q, c->seq_k, c->head_dim, c->layout, c->scale, NULL, 0, dtype, &o);
+    int s32 = rope_attention_forward_options(values[0], values[1], values[2], out32, NULL, c->batch, c->heads,
+                                             c->kv_heads, c->seq_q, c->seq_k, c->head_dim, c->layout, c->scale, NULL,
+                                             0, &o);
+    if (s16 != ROPE_OK || s32 != ROPE_OK) fail("options: a 16-bit call refused what float32 accepts");
+    for (size_t i = 0; i < no; i++) {
+        uint16_t want = to(out32[i]);
+        int ok = isnan(out32[i]) ? isnan(from(out16[i])) : out16[i] == want;
+        if (!ok) {
+            fprintf(stderr, "dtype %d out[%zu] = 0x%04x, want 0x%04x (float32 %.9g)\n", dtype, i, out16[i], want, out32[i]);
+            fail("options: the 16-bit result is not the float32 kernel's, rounded");
+        }
+    }
+    for (int t = 0; t < 3; t++) {
+        free(bits[t]);
+        free(values[t]);
+    }
+    free(out16);
+    free(out32);
+}
+
 static void fuzz_options(reader *in) {
     options_call c;
     memset(&c, 0, sizeof(c));
@@ -789,6 +872,8 @@ static void fuzz_options(reader *in) {
         if (c.v_dim == (c.o.v_head_dim ? c.o.v_head_dim : c.head_dim)) {
             check_options(&c, q, k, v, out, weights, scores, reference);
         }
+        uint8_t dtype = read_u8(in) % 3;  // 1, 2: the same call in float16 / bfloat16
+        if (dtype) check_dtype(&c, dtype, q, k, v, nq, nk, nv, no);
     }
     free(q);
     free(k);
