@@ -775,20 +775,29 @@ async function optionsBench() {
     }
     calls.push({ key, label, call, async: false });
   }
-  // onnxruntime-node: opset-23 Attention (is_causal = 1 is top-left, the same as bottom-right on a square).
+  // onnxruntime-node and onnxruntime-web (wasm, 1 thread): opset-23 Attention (is_causal = 1 is
+  // top-left, the same as bottom-right on a square), and the same with the additive mask as input.
   const dims = [1, heads, seq, d];
   const io = (name) => ({ name, type: 'float', dims });
-  for (const [key, label, masked] of [['ortCausal', 'onnxruntime-node, is_causal', false], ['ortMask', 'onnxruntime-node, additive mask [512, 512]', true]]) {
-    const inputs = [io('Q'), io('K'), io('V')];
-    if (masked) inputs.push({ name: 'M', type: 'float', dims: [seq, seq] });
-    const model = singleNodeModel({ opType: 'Attention', opset: 23, inputs, outputs: [io('Y')], attributes: { is_causal: masked ? undefined : 1 } });
-    const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-    const feeds = { Q: new ortNode.Tensor('float32', q, dims), K: new ortNode.Tensor('float32', k, dims), V: new ortNode.Tensor('float32', v, dims) };
-    if (masked) feeds.M = new ortNode.Tensor('float32', addMask, [seq, seq]);
-    const y = (await session.run(feeds)).Y.data;
-    const err = maxAbsDiff(y, expected);
-    if (!(err <= TOLERANCE * maxAbs(expected))) throw new Error(`${label}: differs from rope-wasm by ${err}`);
-    calls.push({ key, label, call: () => session.run(feeds), async: true });
+  ortWeb.env.wasm.numThreads = 1;
+  const peers = [
+    ['ort', 'onnxruntime-node', ortNode, { intraOpNumThreads: 1, interOpNumThreads: 1 }],
+    ['web', 'onnxruntime-web', ortWeb, { executionProviders: ['wasm'] }],
+  ];
+  for (const [prefix, peerName, ort, sessionOptions] of peers) {
+    for (const [kind, what, masked] of [['Causal', 'is_causal', false], ['Mask', 'additive mask [512, 512]', true]]) {
+      const inputs = [io('Q'), io('K'), io('V')];
+      if (masked) inputs.push({ name: 'M', type: 'float', dims: [seq, seq] });
+      const model = singleNodeModel({ opType: 'Attention', opset: 23, inputs, outputs: [io('Y')], attributes: { is_causal: masked ? undefined : 1 } });
+      const session = await ort.InferenceSession.create(model, sessionOptions);
+      const feeds = { Q: new ort.Tensor('float32', q, dims), K: new ort.Tensor('float32', k, dims), V: new ort.Tensor('float32', v, dims) };
+      if (masked) feeds.M = new ort.Tensor('float32', addMask, [seq, seq]);
+      const label = `${peerName}, ${what}`;
+      const y = (await session.run(feeds)).Y.data;
+      const err = maxAbsDiff(y, expected);
+      if (!(err <= TOLERANCE * maxAbs(expected))) throw new Error(`${label}: differs from rope-wasm by ${err}`);
+      calls.push({ key: `${prefix}${kind}`, label, call: () => session.run(feeds), async: true });
+    }
   }
   // 16-bit tensors in and out (Uint16Array bit patterns, converted in the kernel) against float32
   // arrays in and out (both copied into wasm memory at each call), causal; onnxruntime-node's
@@ -861,15 +870,19 @@ async function optionsBench() {
   lines.push('');
   lines.push(`Attention options, [1, 8, 512, 64] float32, zero-copy q/k/v/out (masks are arrays, copied in at each call); median of ${rounds} interleaved rounds; same run.`);
   lines.push('');
-  lines.push('| case | ms | causal flag ms / this ms | not causal ms / this ms | onnxruntime-node ms / this ms |');
-  lines.push('| --- | --- | --- | --- | --- |');
+  lines.push('| case | ms | causal flag ms / this ms | not causal ms / this ms | onnxruntime-node ms / this ms | onnxruntime-web ms / this ms |');
+  lines.push('| --- | --- | --- | --- | --- | --- |');
   for (const c of calls) {
-    const peer = c.key === 'ortMask' || c.key === 'additive' || c.key === 'bool' ? ms.ortMask
-      : c.key === 'f16' || c.key === 'bf16' ? ms.ortF16 : ms.ortCausal;
-    lines.push(`| ${c.label} | ${fixed(ms[c.key], 3)} | ${ratio(ms.plain / ms[c.key])} | ${ratio(ms.full / ms[c.key])} | ${c.key.startsWith('ort') ? '-' : ratio(peer / ms[c.key])} |`);
+    const masked = c.key === 'additive' || c.key === 'bool';
+    const half = c.key === 'f16' || c.key === 'bf16';
+    const peer = c.key.startsWith('ort') || c.key.startsWith('web');
+    const node = masked ? ms.ortMask : half ? ms.ortF16 : ms.ortCausal;
+    const web = masked ? ms.webMask : half ? undefined : ms.webCausal;
+    lines.push(`| ${c.label} | ${fixed(ms[c.key], 3)} | ${ratio(ms.plain / ms[c.key])} | ${ratio(ms.full / ms[c.key])} | `
+      + `${peer ? '-' : ratio(node / ms[c.key])} | ${peer || web === undefined ? '-' : ratio(web / ms[c.key])} |`);
   }
   lines.push('');
-  lines.push('(onnxruntime-node column: against its masked model for the mask rows, its float16 model for the 16-bit rows, its is_causal model for the others.)');
+  lines.push('(onnxruntime columns: against its masked model for the mask rows, its float16 model for the 16-bit rows (onnxruntime-node only), its is_causal model for the others.)');
   lines.push(`16-bit tensors in and out against float32 arrays in and out (all copied at each call), causal: float16 ${ratio(ms.f32arrays / ms.f16)} the speed of float32, bfloat16 ${ratio(ms.f32arrays / ms.bf16)}.`);
   lines.push(`Sliding window, causal, left 255 (256 keys per query), [1, 8, 16384, 64], zero-copy: ${fixed(windowMs, 1)} ms; full causal over the same 16,384 tokens: ${fixed(fullMs, 0)} ms: ${ratio(fullMs / windowMs)} faster; causal over 256 tokens: ${fixed(shortMs, 2)} ms (x 64 = ${fixed(shortMs * 64, 1)} ms, the window's work in 256-token pieces).`);
   process.stdout.write(`${lines.join('\n')}\n`);
