@@ -796,8 +796,11 @@ static void attend_group(const attention_dims *a, int i0, int jb, int je, const 
         for (int j = 0; j < b; j++) p[4 * j + r] = -INFINITY;
         for (int j = e; j < tiles * 8; j++) p[4 * j + r] = -INFINITY;
     }
+    // A row whose window starts after the block's first key must not add the keys before its start,
+    // not even with weight 0 (0 * NaN): that needs the seen table, also when lead is clamped below.
+    int late_start = lead > 0;
     if (lead > all) lead = all;
-    int use_seen = masked || lead > 0;
+    int use_seen = masked || late_start;
     uint8_t seen[4 * KEY_BLOCK];
     if (use_seen) {
         if (masked) {

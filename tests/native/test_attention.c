@@ -1312,6 +1312,30 @@ static void test_mask_nan(void) {
     }
 }
 
+// A window that starts after a block's first key keeps the keys before it out of P·V entirely: a
+// NaN in v there must not reach the row through weight 0 (the fuzzer's find: window {0, 0},
+// seq_q 3 > seq_k 2, not causal, where the rows' starts differ and none is shared by all).
+static void test_window_nan(void) {
+    snprintf(context, sizeof(context), "window {0, 0}, NaN in v before a row's window");
+    enum { SEQ_Q = 3, SEQ_K = 2, D = 3 };
+    float q[SEQ_Q * D], k[SEQ_K * D], v[SEQ_K * D], out[SEQ_Q * D];
+    for (int i = 0; i < SEQ_Q * D; i++) q[i] = 0.25f * (float)(i % 5) - 0.5f;
+    for (int i = 0; i < SEQ_K * D; i++) k[i] = 0.5f - 0.125f * (float)i;
+    for (int i = 0; i < SEQ_K * D; i++) v[i] = (float)(i + 1);
+    v[0] = NAN;  // key 0, seen only by query 1 (aligned bottom-right: query i at position i - 1)
+    attention_options o = attention_options_defaults();
+    o.window_left = 0;
+    o.window_right = 0;
+    int status = rope_attention_forward_options(q, k, v, out, NULL, 1, 1, 1, SEQ_Q, SEQ_K, D, ROPE_LAYOUT_BHSD, 1.0f,
+                                                NULL, 0, &o);
+    CHECK(status == ROPE_OK);
+    for (int f = 0; f < D; f++) {
+        CHECK(out[f] == 0.0f);                             // query 0 (position -1) sees nothing
+        CHECK(f == 0 ? isnan(out[D + f]) : out[D + f] == v[f]);  // query 1 sees key 0 alone
+        CHECK(out[2 * D + f] == v[D + f]);                 // query 2 sees key 1 alone: no NaN
+    }
+}
+
 // A mask with NULL data, or a negative stride, is refused before anything is written.
 static void test_mask_errors(void) {
     snprintf(context, sizeof(context), "mask errors");
@@ -1570,6 +1594,7 @@ int main(void) {
     test_mask_empty_rows();
     test_mask_all_visible();
     test_mask_nan();
+    test_window_nan();
     test_mask_errors();
     test_options_random();
     test_options_corners();
