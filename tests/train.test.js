@@ -137,6 +137,17 @@ describe('training', () => {
       const d = await trainer.step(next.tokens, next.targets, { seq: 12, batch: 4 });
       assert.equal(d.loss, c.loss);
       assert.deepEqual(threaded.parameterView(), single.parameterView());
+      // New weights loaded into the model reach the workers after parametersChanged().
+      const other = rw.transformer({ ...config, seed: 99 });
+      single.loadWeights(other.weights());
+      threaded.loadWeights(other.weights());
+      trainer.parametersChanged();
+      other.dispose();
+      const fresh = randomBatch(random, 12, 4);
+      const e = single.trainStep(fresh.tokens, fresh.targets, { seq: 12, batch: 4, microBatches: 2 });
+      const f = await trainer.step(fresh.tokens, fresh.targets, { seq: 12, batch: 4 });
+      assert.equal(f.loss, e.loss);
+      assert.deepEqual(threaded.parameterView(), single.parameterView());
       // Evaluation spreads batches over the threads and must agree with one thread too.
       const batches = [0, 1, 2].map(() => ({ ...randomBatch(random, 12, 3), batch: 3 }));
       const spread = await trainer.evaluate(batches, 12);
