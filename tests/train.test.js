@@ -137,7 +137,14 @@ describe('training', () => {
       const d = await trainer.step(next.tokens, next.targets, { seq: 12, batch: 4 });
       assert.equal(d.loss, c.loss);
       assert.deepEqual(threaded.parameterView(), single.parameterView());
-      // New weights loaded into the model reach the workers after parametersChanged().
+      // Evaluation spreads batches over the threads and must agree with one thread too.
+      const batches = [0, 1, 2].map(() => ({ ...randomBatch(random, 12, 3), batch: 3 }));
+      const spread = await trainer.evaluate(batches, 12);
+      let sum = 0;
+      for (const b of batches) sum += single.loss(b.tokens, b.targets, { seq: 12, batch: 3 }) * 3;
+      assert.equal(spread, sum / 9);
+      // New weights loaded into the model reach the workers after parametersChanged(), even right
+      // after an evaluation, which published the parameters without a step.
       const other = rw.transformer({ ...config, seed: 99 });
       single.loadWeights(other.weights());
       threaded.loadWeights(other.weights());
@@ -148,12 +155,6 @@ describe('training', () => {
       const f = await trainer.step(fresh.tokens, fresh.targets, { seq: 12, batch: 4 });
       assert.equal(f.loss, e.loss);
       assert.deepEqual(threaded.parameterView(), single.parameterView());
-      // Evaluation spreads batches over the threads and must agree with one thread too.
-      const batches = [0, 1, 2].map(() => ({ ...randomBatch(random, 12, 3), batch: 3 }));
-      const spread = await trainer.evaluate(batches, 12);
-      let sum = 0;
-      for (const b of batches) sum += single.loss(b.tokens, b.targets, { seq: 12, batch: 3 }) * 3;
-      assert.equal(spread, sum / 9);
     } finally {
       await trainer.close();
       single.dispose();
