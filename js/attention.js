@@ -13,7 +13,7 @@ const OPTIONS = ['batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueH
 const INT32_MAX = 2 ** 31 - 1;
 // c/attention.h: ATTENTION_CAUSAL_*, ATTENTION_SCORES_*
 const CAUSAL_CODE = { false: 0, true: 1, 'bottom-right': 1, 'top-left': 2 };
-const SCORES = ['raw', 'masked', 'softcapped', 'softmax'];
+export const SCORES = ['raw', 'masked', 'softcapped', 'softmax'];
 // c/attention.h: ATTENTION_DTYPE_*. The 16-bit types travel as their bit patterns in Uint16Arrays.
 const DTYPES = ['float32', 'float16', 'bfloat16'];
 
@@ -39,7 +39,7 @@ function checkTensorArgument(module, value, name, length, shapeNote = '', dtype 
  * The mask's element strides over [batch, heads, seqQ, seqK] (0 on broadcast axes), from its shape
  * (2 to 4 sizes, numpy broadcasting: aligned right, each size the target's or 1).
  */
-function maskStrides(mask, maskShape, target) {
+function maskStrides(mask, maskShape, target, seqKNote) {
   const names = '[batch, heads, seqQ, seqK]';
   let shape = maskShape;
   if (shape === undefined) {
@@ -48,7 +48,7 @@ function maskStrides(mask, maskShape, target) {
     else if (mask.length === batch * heads * seqQ * seqK) shape = target;
     else {
       throw new RangeError(`mask has length ${mask.length}, neither seqQ * seqK (${seqQ * seqK}) nor batch * heads * seqQ * seqK `
-        + `(${batch * heads * seqQ * seqK}): give maskShape`);
+        + `(${batch * heads * seqQ * seqK})${seqKNote}: give maskShape`);
     }
   }
   if (!Array.isArray(shape)) throw new TypeError(`maskShape must be an array of 2 to 4 integers, got ${describe(shape)}`);
@@ -87,6 +87,55 @@ function kvLengths(value, batch, seqK) {
 }
 
 /**
+ * @internal The options that decide what each query row sees and how its scores are shaped,
+ * shared by rw.attention and kvCache.attend: causal (default `causalDefault`), scale, softcap,
+ * window, kvSeqLengths, mask and maskShape, returnWeights, returnScores. Checked, each error
+ * naming its option; returns what the C entry points take: {causal (code), scale, softcap,
+ * windowLeft, windowRight, lengths (Int32Array or null), mask (or null), strides, returnWeights,
+ * returnScores (a stage name or null)}. seqKNote explains seqK in the mask length error.
+ */
+export function rowOptions(options, { batch, heads, seqQ, seqK, headDim, causalDefault, seqKNote = '' }) {
+  const causalOption = options.causal ?? causalDefault;
+  if (!(String(causalOption) in CAUSAL_CODE) || (typeof causalOption !== 'boolean' && typeof causalOption !== 'string')) {
+    const kind = typeof causalOption === 'string' ? RangeError : TypeError;
+    throw new kind(`causal must be a boolean, 'bottom-right' or 'top-left', got ${describe(causalOption)}`);
+  }
+  const scale = finiteNumber(options.scale ?? 1 / Math.sqrt(headDim), 'scale');
+  const softcap = finiteNumber(options.softcap ?? 0, 'softcap');
+  if (softcap < 0 || !Number.isFinite(Math.fround(softcap * Math.LOG2E))) {
+    throw new RangeError(`softcap must be 0 (none) or a positive float, got ${softcap}`);
+  }
+  let windowLeft = -1;
+  let windowRight = -1;
+  if (options.window !== undefined) {
+    const window = options.window;
+    if (window === null || typeof window !== 'object' || Array.isArray(window)) {
+      throw new TypeError(`window must be an object {left, right}, got ${describe(window)}`);
+    }
+    checkOptions(window, ['left', 'right'], 'window');
+    windowLeft = integer(window.left ?? -1, 'window.left', -1, INT32_MAX);
+    windowRight = integer(window.right ?? -1, 'window.right', -1, INT32_MAX);
+  }
+  const returnWeights = boolean(options.returnWeights ?? false, 'returnWeights');
+  const returnScores = options.returnScores === undefined ? null : oneOf(options.returnScores, 'returnScores', SCORES);
+  const lengths = options.kvSeqLengths === undefined ? null : kvLengths(options.kvSeqLengths, batch, seqK);
+  const mask = options.mask ?? null;
+  let strides = [0, 0, 0, 0];
+  if (mask !== null) {
+    if (!(mask instanceof Uint8Array) && !(mask instanceof Float32Array)) {
+      throw new TypeError(`mask must be a Uint8Array (boolean, 0 = masked) or a Float32Array (added to the scores), got ${describe(mask)}`);
+    }
+    strides = maskStrides(mask, options.maskShape, [batch, heads, seqQ, seqK], seqKNote);
+  } else if (options.maskShape !== undefined) {
+    throw new TypeError('maskShape is given without a mask');
+  }
+  return {
+    causal: CAUSAL_CODE[String(causalOption)], scale, softcap, windowLeft, windowRight, lengths, mask, strides,
+    returnWeights, returnScores,
+  };
+}
+
+/**
  * out = softmax(softcap(scale q k^T + mask)) v. See index.d.ts for the options.
  * Returns the output (a new Float32Array, or `out`), or {output, weights, scores} when
  * returnWeights or returnScores asks for more.
@@ -104,32 +153,8 @@ export function attention(module, q, k, v, options) {
   const headDim = integer(options.headDim, 'headDim', 1, INT32_MAX);
   const valueHeadDim = integer(options.valueHeadDim ?? headDim, 'valueHeadDim', 1, INT32_MAX);
   const layout = oneOf(options.layout ?? 'bhsd', 'layout', LAYOUTS);
-  const causalOption = options.causal ?? false;
-  if (!(String(causalOption) in CAUSAL_CODE) || (typeof causalOption !== 'boolean' && typeof causalOption !== 'string')) {
-    const kind = typeof causalOption === 'string' ? RangeError : TypeError;
-    throw new kind(`causal must be a boolean, 'bottom-right' or 'top-left', got ${describe(causalOption)}`);
-  }
-  const causal = CAUSAL_CODE[String(causalOption)];
-  const scale = finiteNumber(options.scale ?? 1 / Math.sqrt(headDim), 'scale');
-  const softcap = finiteNumber(options.softcap ?? 0, 'softcap');
-  if (softcap < 0 || !Number.isFinite(Math.fround(softcap * Math.LOG2E))) {
-    throw new RangeError(`softcap must be 0 (none) or a positive float, got ${softcap}`);
-  }
-  let windowLeft = -1;
-  let windowRight = -1;
-  if (options.window !== undefined) {
-    const window = options.window;
-    if (window === null || typeof window !== 'object' || Array.isArray(window)) {
-      throw new TypeError(`window must be an object {left, right}, got ${describe(window)}`);
-    }
-    checkOptions(window, ['left', 'right'], 'window');
-    windowLeft = integer(window.left ?? -1, 'window.left', -1, INT32_MAX);
-    windowRight = integer(window.right ?? -1, 'window.right', -1, INT32_MAX);
-  }
   const dtype = oneOf(options.dtype ?? 'float32', 'dtype', DTYPES);
   const half = dtype !== 'float32';
-  const returnWeights = boolean(options.returnWeights ?? false, 'returnWeights');
-  const returnScores = options.returnScores === undefined ? null : oneOf(options.returnScores, 'returnScores', SCORES);
   const rope = options.rope ?? null;
   if (rope !== null) {
     if (!(rope instanceof RotaryEmbedding)) throw new TypeError(`rope must be a rotaryEmbedding, got ${describe(rope)}`);
@@ -140,17 +165,9 @@ export function attention(module, q, k, v, options) {
   if (rope !== null && offset + Math.max(seqK, 1) - 1 > INT32_MAX) {
     throw new RangeError(`offset + seqK must be at most 2^31, got ${offset + seqK}`);
   }
-  const lengths = options.kvSeqLengths === undefined ? null : kvLengths(options.kvSeqLengths, batch, seqK);
-  const mask = options.mask ?? null;
-  let strides = null;
-  if (mask !== null) {
-    if (!(mask instanceof Uint8Array) && !(mask instanceof Float32Array)) {
-      throw new TypeError(`mask must be a Uint8Array (boolean, 0 = masked) or a Float32Array (added to the scores), got ${describe(mask)}`);
-    }
-    strides = maskStrides(mask, options.maskShape, [batch, heads, seqQ, seqK]);
-  } else if (options.maskShape !== undefined) {
-    throw new TypeError('maskShape is given without a mask');
-  }
+  const {
+    causal, scale, softcap, windowLeft, windowRight, lengths, mask, strides, returnWeights, returnScores,
+  } = rowOptions(options, { batch, heads, seqQ, seqK, headDim, causalDefault: false });
 
   const qLength = batch * heads * seqQ * headDim;
   const kLength = batch * kvHeads * seqK * headDim;
@@ -212,7 +229,7 @@ export function attention(module, q, k, v, options) {
       maskBytes = place(null, 'mask', Math.ceil(mask.length / 4));
       new Uint8Array(module.exports.memory.buffer, maskBytes, mask.length).set(mask);
     }
-    const [sb, sh, sq, sk] = strides ?? [0, 0, 0, 0];
+    const [sb, sh, sq, sk] = strides;
     const args = [qPtr, kPtr, vPtr, outPtr, weightsPtr, batch, heads, kvHeads, seqQ, seqK, headDim, LAYOUT_CODE[layout],
       scale, ropePtr, offset, causal, windowLeft, windowRight, valueHeadDim, softcap, lengthsPtr, maskBytes, maskFloats,
       sb, sh, sq, sk, scoresPtr, returnScores ? SCORES.indexOf(returnScores) : 0];

@@ -1,16 +1,14 @@
 // kv-cache.js: rw.kvCache, a key/value cache in wasm memory for decoding (c/kv_cache.h), and the
 // ONNX-style past_key/past_value -> present_key/present_value path of rw.attention.
 
-import { attention } from './attention.js';
+import { SCORES, attention, rowOptions } from './attention.js';
 import { checkStatus } from './errors.js';
 import { ROPE_POINTER, RotaryEmbedding } from './rotary-embedding.js';
 import { WasmTensor } from './tensor.js';
-import { boolean, checkOptions, describe, finiteNumber, integer, oneOf } from './validate.js';
+import { boolean, checkOptions, describe, integer, oneOf } from './validate.js';
 
 const LAYOUTS = ['sbhd', 'bshd', 'bhsd'];
 const LAYOUT_CODE = { sbhd: 0, bshd: 1, bhsd: 2 };
-const CAUSAL_CODE = { false: 0, true: 1, 'bottom-right': 1, 'top-left': 2 };
-const SCORES = ['raw', 'masked', 'softcapped', 'softmax'];
 const INT32_MAX = 2 ** 31 - 1;
 const MAX_LENGTH = INT32_MAX - 8;  // KV_CACHE_MAX_LENGTH
 const MAX_FLOATS = 2 ** 30;
@@ -50,39 +48,6 @@ function checkRope(module, rope, headDim) {
   if (rope.module !== module) throw new TypeError('rope is a rotaryEmbedding of another rope-wasm instance');
   if (rope.dim > headDim) throw new RangeError(`rope.dim (${rope.dim}) is larger than headDim (${headDim})`);
   return rope;
-}
-
-/** The mask's element strides over [batch, heads, seqQ, seqK] (as rw.attention's maskShape). */
-function maskStrides(mask, maskShape, target) {
-  let shape = maskShape;
-  if (shape === undefined) {
-    const [batch, heads, seqQ, seqK] = target;
-    if (mask.length === seqQ * seqK) shape = [seqQ, seqK];
-    else if (mask.length === batch * heads * seqQ * seqK) shape = target;
-    else {
-      throw new RangeError(`mask has length ${mask.length}, neither seqQ * seqK (${seqQ * seqK}) nor batch * heads * seqQ * seqK `
-        + `(${batch * heads * seqQ * seqK}) with seqK = the cache length: give maskShape`);
-    }
-  }
-  if (!Array.isArray(shape)) throw new TypeError(`maskShape must be an array of 2 to 4 integers, got ${describe(shape)}`);
-  if (shape.length < 2 || shape.length > 4) throw new RangeError(`maskShape must have 2 to 4 sizes, got ${shape.length}`);
-  shape.forEach((size, i) => integer(size, `maskShape[${i}]`, 0, INT32_MAX));
-  const full = [...Array(4 - shape.length).fill(1), ...shape];
-  full.forEach((size, axis) => {
-    if (size !== target[axis] && size !== 1) {
-      throw new RangeError(`mask of shape [${shape.join(', ')}] does not broadcast to [batch, heads, seqQ, seqK] = `
-        + `[${target.join(', ')}]: size ${size} where ${target[axis]} or 1 is needed`);
-    }
-  });
-  const length = full.reduce((a, b) => a * b, 1);
-  if (mask.length !== length) throw new RangeError(`mask has length ${mask.length}; maskShape [${shape.join(', ')}] needs ${length}`);
-  const strides = [0, 0, 0, 0];
-  let stride = 1;
-  for (let axis = 3; axis >= 0; axis--) {
-    strides[axis] = full[axis] === 1 ? 0 : stride;
-    stride *= full[axis];
-  }
-  return strides;
 }
 
 export class KvCache {
@@ -193,52 +158,9 @@ export class KvCache {
     checkArray(this.#module, q, 'q');
     const seqQ = seqOf(o.seqQ, q, batch * heads * headDim, 'seqQ', 'q', '[batch, heads, seqQ, headDim]');
     const seqK = this.length;
-    const causalOption = o.causal ?? true;
-    if (!(String(causalOption) in CAUSAL_CODE) || (typeof causalOption !== 'boolean' && typeof causalOption !== 'string')) {
-      const kind = typeof causalOption === 'string' ? RangeError : TypeError;
-      throw new kind(`causal must be a boolean, 'bottom-right' or 'top-left', got ${describe(causalOption)}`);
-    }
-    const causal = CAUSAL_CODE[String(causalOption)];
-    const scale = finiteNumber(o.scale ?? 1 / Math.sqrt(headDim), 'scale');
-    const softcap = finiteNumber(o.softcap ?? 0, 'softcap');
-    if (softcap < 0 || !Number.isFinite(Math.fround(softcap * Math.LOG2E))) {
-      throw new RangeError(`softcap must be 0 (none) or a positive float, got ${softcap}`);
-    }
-    let windowLeft = -1;
-    let windowRight = -1;
-    if (o.window !== undefined) {
-      const window = o.window;
-      if (window === null || typeof window !== 'object' || Array.isArray(window)) {
-        throw new TypeError(`window must be an object {left, right}, got ${describe(window)}`);
-      }
-      checkOptions(window, ['left', 'right'], 'window');
-      windowLeft = integer(window.left ?? -1, 'window.left', -1, INT32_MAX);
-      windowRight = integer(window.right ?? -1, 'window.right', -1, INT32_MAX);
-    }
-    const returnWeights = boolean(o.returnWeights ?? false, 'returnWeights');
-    const returnScores = o.returnScores === undefined ? null : oneOf(o.returnScores, 'returnScores', SCORES);
-    let lengths = null;
-    if (o.kvSeqLengths !== undefined) {
-      const value = o.kvSeqLengths;
-      if (value === null || typeof value !== 'object' || typeof value.length !== 'number') {
-        throw new TypeError(`kvSeqLengths must be an Int32Array, a BigInt64Array or an array of integers, got ${describe(value)}`);
-      }
-      if (value.length !== batch) throw new RangeError(`kvSeqLengths has length ${value.length}; expected batch (${batch})`);
-      lengths = new Int32Array(batch);
-      for (let b = 0; b < batch; b++) {
-        lengths[b] = integer(typeof value[b] === 'bigint' ? Number(value[b]) : value[b], `kvSeqLengths[${b}]`, 0, seqK);
-      }
-    }
-    const mask = o.mask ?? null;
-    let strides = [0, 0, 0, 0];
-    if (mask !== null) {
-      if (!(mask instanceof Uint8Array) && !(mask instanceof Float32Array)) {
-        throw new TypeError(`mask must be a Uint8Array (boolean, 0 = masked) or a Float32Array (added to the scores), got ${describe(mask)}`);
-      }
-      strides = maskStrides(mask, o.maskShape, [batch, heads, seqQ, seqK]);
-    } else if (o.maskShape !== undefined) {
-      throw new TypeError('maskShape is given without a mask');
-    }
+    const {
+      causal, scale, softcap, windowLeft, windowRight, lengths, mask, strides, returnWeights, returnScores,
+    } = rowOptions(o, { batch, heads, seqQ, seqK, headDim, causalDefault: true, seqKNote: ' with seqK = the cache length' });
     const qLength = batch * heads * seqQ * headDim;
     const outLength = batch * heads * seqQ * valueHeadDim;
     const scoresLength = batch * heads * seqQ * seqK;

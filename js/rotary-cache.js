@@ -13,6 +13,7 @@
 // num_heads                                   numHeads
 
 import { checkStatus } from './errors.js';
+import { rotateThroughBuffer } from './rotary-embedding.js';
 import { WasmTensor } from './tensor.js';
 import { boolean, checkOptions, describe, integer, oneOf } from './validate.js';
 
@@ -21,8 +22,6 @@ const LAYOUTS = ['sbhd', 'bshd', 'bhsd'];
 const LAYOUT_BSHD = 1;
 const INT32_MAX = 2 ** 31 - 1;
 const MAX_FLOATS = 2 ** 30;
-// Floats per chunk when a JS array streams through wasm memory (as RotaryEmbedding.apply).
-const STREAM_CHUNK_FLOATS = 65536;
 
 /** A Float32Array or a live tensor of this module. */
 function checkArray(module, value, name) {
@@ -179,8 +178,6 @@ export function applyRotaryWithCache(module, x, cosCache, sinCache, options) {
     checkArray(module, out, 'out');
     if (out.length !== count) throw new RangeError(`out has length ${out.length}; expected ${count}`);
   }
-  const xIsTensor = x instanceof WasmTensor;
-  const outIsTensor = out instanceof WasmTensor;
   const vectors = n0 * n1 * n2;
   const result = out ?? new Float32Array(count);
   if (vectors === 0 || headDim === 0) return result;
@@ -232,26 +229,7 @@ export function applyRotaryWithCache(module, x, cosCache, sinCache, options) {
         cosPtr, sinPtr, cacheRows, positionsPtr, inverse ? 1 : 0, first, n);
       checkStatus(status, what);
     };
-    if (outIsTensor) {
-      if (!xIsTensor) out.data.set(x);
-      rotate(xIsTensor ? x.byteOffset : out.byteOffset, out.byteOffset, 0, vectors);
-      return out;
-    }
-    // A JS array streams through a small wasm buffer, a chunk of head vectors at a time.
-    const chunk = Math.max(1, Math.floor(STREAM_CHUNK_FLOATS / headDim));
-    const buffer = alloc(Math.min(vectors, chunk) * headDim, 'x');
-    for (let first = 0; first < vectors; first += chunk) {
-      const n = Math.min(chunk, vectors - first);
-      const start = first * headDim;
-      if (xIsTensor) {
-        rotate(x.byteOffset + start * 4, buffer, first, n);
-      } else {
-        module.f32(buffer, n * headDim).set(x.subarray(start, start + n * headDim));
-        rotate(buffer, buffer, first, n);
-      }
-      result.set(module.f32(buffer, n * headDim), start);
-    }
-    return result;
+    return rotateThroughBuffer(module, x, result, vectors, headDim, rotate);
   } finally {
     for (const ptr of allocated) exports.free(ptr);
   }

@@ -27,6 +27,42 @@ export const ROPE_POINTER = Symbol('rope-wasm rope_embedding pointer');
 
 const registry = new FinalizationRegistry(({ exports, ptr }) => exports.rope_destroy(ptr));
 
+/**
+ * @internal Rotates x into out by `rotate(xPtr, yPtr, firstVector, vectorCount)`, a C call on the
+ * `vectors` head vectors of headDim floats, for RotaryEmbedding.apply and rw.applyRotaryWithCache.
+ * Tensors are read and written where they are. A JS array streams through a small wasm buffer a
+ * chunk of head vectors at a time, so that its copy in, rotation and copy out all stay in cache:
+ * one pass over memory instead of three. out: a tensor, a Float32Array or undefined (a new
+ * array). Returns out, or the new array.
+ */
+export function rotateThroughBuffer(module, x, out, vectors, headDim, rotate) {
+  const xIsTensor = x instanceof WasmTensor;
+  if (out instanceof WasmTensor) {
+    if (!xIsTensor) out.data.set(x);
+    rotate(xIsTensor ? x.byteOffset : out.byteOffset, out.byteOffset, 0, vectors);
+    return out;
+  }
+  const result = out ?? new Float32Array(vectors * headDim);
+  const chunk = Math.max(1, Math.floor(STREAM_CHUNK_FLOATS / Math.max(headDim, 1)));
+  const buffer = module.allocFloats(Math.min(vectors, chunk) * headDim, 'x');
+  try {
+    for (let first = 0; first < vectors; first += chunk) {
+      const n = Math.min(chunk, vectors - first);
+      const start = first * headDim;
+      if (xIsTensor) {
+        rotate(x.byteOffset + start * 4, buffer, first, n);
+      } else {
+        module.f32(buffer, n * headDim).set(x.subarray(start, start + n * headDim));
+        rotate(buffer, buffer, first, n);
+      }
+      result.set(module.f32(buffer, n * headDim), start);
+    }
+  } finally {
+    module.exports.free(buffer);
+  }
+  return result;
+}
+
 export class RotaryEmbedding {
   #module;
   #ptr = 0;
@@ -139,12 +175,8 @@ export class RotaryEmbedding {
       if (out.length !== count) throw new RangeError(`out has length ${out.length}; expected ${count}`);
     }
 
-    // Tensors are read and written where they are. A JS array streams through a small wasm buffer
-    // a chunk of head vectors at a time, so that its copy in, rotation and copy out all stay in
-    // cache: one pass over memory instead of three.
     const exports = module.exports;
     const layoutCode = LAYOUTS.indexOf(layout);
-    let buffer = 0;
     let positionsPtr = 0;
     try {
       if (positions) {
@@ -156,29 +188,8 @@ export class RotaryEmbedding {
           positionsPtr, positions ? positions.length : 0, inverse ? 1 : 0, first, vectors);
         checkStatus(status, what);
       };
-      const vectors = n0 * n1 * n2;
-      if (outIsTensor) {
-        if (!xIsTensor) out.data.set(x);
-        rotate(xIsTensor ? x.byteOffset : out.byteOffset, out.byteOffset, 0, vectors);
-        return out;
-      }
-      const result = out ?? new Float32Array(count);
-      const chunk = Math.max(1, Math.floor(STREAM_CHUNK_FLOATS / Math.max(headDim, 1)));
-      buffer = module.allocFloats(Math.min(vectors, chunk) * headDim, 'x');
-      for (let first = 0; first < vectors; first += chunk) {
-        const n = Math.min(chunk, vectors - first);
-        const start = first * headDim;
-        if (xIsTensor) {
-          rotate(x.byteOffset + start * 4, buffer, first, n);
-        } else {
-          module.f32(buffer, n * headDim).set(x.subarray(start, start + n * headDim));
-          rotate(buffer, buffer, first, n);
-        }
-        result.set(module.f32(buffer, n * headDim), start);
-      }
-      return result;
+      return rotateThroughBuffer(module, x, out, n0 * n1 * n2, headDim, rotate);
     } finally {
-      if (buffer) exports.free(buffer);
       if (positionsPtr) exports.free(positionsPtr);
     }
   }
